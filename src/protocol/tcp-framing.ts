@@ -1,0 +1,79 @@
+/**
+ * TCP-shim framing: u32 little-endian frame length, then the frame (no COBS). A reliable transport
+ * keeps record boundaries, so a bad CRC loses one record; an impossible length ends the stream.
+ */
+import { ProtocolError } from './errors.js';
+import { decodeFrame, encodeFrame, type Frame, frameSize } from './frame.js';
+import { Limits } from './generated.js';
+import type { DeframerOutput } from './serial-framing.js';
+
+const PREFIX = Limits.tcpLengthPrefixSize;
+
+export function encodeTcpRecord(frame: Frame): Buffer {
+  const body = encodeFrame(frame);
+  const out = Buffer.allocUnsafe(PREFIX + body.length);
+  out.writeUInt32LE(body.length, 0);
+  body.copy(out, PREFIX);
+  return out;
+}
+
+export type TcpDeframerOutput = DeframerOutput | { kind: 'fatal'; error: ProtocolError };
+
+export class TcpDeframer {
+  private chunks: Buffer[] = [];
+  private buffered = 0;
+  private failed = false;
+
+  constructor(private maxPayload: number) {}
+
+  setMaxPayload(maxPayload: number): void {
+    this.maxPayload = maxPayload;
+  }
+
+  push(chunk: Uint8Array): TcpDeframerOutput[] {
+    const out: TcpDeframerOutput[] = [];
+    if (this.failed) return out;
+    this.chunks.push(Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength));
+    this.buffered += chunk.length;
+    const maxRecord = frameSize(this.maxPayload, true);
+    while (this.buffered >= PREFIX) {
+      const head = this.peek(PREFIX);
+      const length = head.readUInt32LE(0);
+      if (length > maxRecord || length < frameSize(0)) {
+        this.failed = true;
+        out.push({
+          kind: 'fatal',
+          error: new ProtocolError(
+            length > maxRecord ? 'FRAME_OVERSIZE' : 'FRAME_TOO_SHORT',
+            `TCP record length ${length} outside ${frameSize(0)}..${maxRecord}`,
+          ),
+        });
+        return out;
+      }
+      if (this.buffered < PREFIX + length) break;
+      const record = this.take(PREFIX + length).subarray(PREFIX);
+      try {
+        out.push({ kind: 'frame', frame: decodeFrame(record, this.maxPayload), wireBytes: PREFIX + length });
+      } catch (err) {
+        if (!(err instanceof ProtocolError)) throw err;
+        out.push({ kind: 'discarded', error: err, byteCount: PREFIX + length });
+      }
+    }
+    return out;
+  }
+
+  private peek(n: number): Buffer {
+    if (this.chunks[0]!.length < n) this.chunks = [Buffer.concat(this.chunks)];
+    return this.chunks[0]!.subarray(0, n);
+  }
+
+  private take(n: number): Buffer {
+    if (this.chunks[0]!.length < n) this.chunks = [Buffer.concat(this.chunks)];
+    const first = this.chunks[0]!;
+    const out = first.subarray(0, n);
+    if (first.length === n) this.chunks.shift();
+    else this.chunks[0] = first.subarray(n);
+    this.buffered -= n;
+    return out;
+  }
+}
