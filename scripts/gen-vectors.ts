@@ -325,6 +325,8 @@ function negativeVectors() {
     { name: 'msg_trailing_bytes', doc: 'HELLO with one byte too many', layer: 'message', hex: `${hex(hello)}00`, error: 'MSG_BAD_LENGTH' },
     { name: 'msg_bad_family', doc: 'BIND with address family 5', layer: 'message', hex: hex(addrBad), error: 'MSG_BAD_FIELD' },
     { name: 'msg_response_to_event', doc: 'response bit on an event opcode (0xC1)', layer: 'message', hex: 'c1000000000000000000', error: 'MSG_UNKNOWN_OPCODE' },
+    { name: 'msg_reserved_flags', doc: 'PING with the reserved flags byte set', layer: 'message', hex: `02${'01'}${hex(ping).slice(4)}`, error: 'MSG_BAD_FIELD' },
+    { name: 'msg_event_with_tag', doc: 'SEND_CREDIT event carrying tag 5 (events carry tag 0)', layer: 'message', hex: '44000500010000000200000003010a000000', error: 'MSG_BAD_FIELD' },
     { name: 'msg_ping_ok', doc: 'control: an empty PING is valid (not an error) — listed to show the boundary', layer: 'message', hex: hex(ping), error: null },
   ].filter((v) => v.error !== null);
 }

@@ -139,8 +139,9 @@ export function decodeMessage(bytes: Uint8Array): Message {
   if (buf.length === 0) throw new ProtocolError('MSG_EMPTY', 'empty message');
   const r = new FieldReader(buf);
   const opcode = r.u8('opcode');
-  r.u8('flags');
+  const flags = r.u8('flags');
   const tag = r.u16('tag');
+  if (flags !== 0) throw new ProtocolError('MSG_BAD_FIELD', `reserved message flags 0x${flags.toString(16)} are not 0`);
   if (opcode === Opcode.ERROR_RESPONSE) {
     const status = r.u16('status');
     const body = readBody(r, schemaOf('ERROR_RESPONSE').fields, 'ERROR_RESPONSE');
@@ -152,6 +153,7 @@ export function decodeMessage(bytes: Uint8Array): Message {
     throw new ProtocolError('MSG_UNKNOWN_OPCODE', `unknown opcode 0x${opcode.toString(16)}`, { opcode, tag });
   }
   if (s.kind === 'event') {
+    if (tag !== 0) throw new ProtocolError('MSG_BAD_FIELD', `event with tag ${tag} (events carry tag 0)`);
     const epoch = r.u32('epoch');
     const seq = r.u32('seq');
     const body = readBody(r, s.fields, s.name);
