@@ -20,13 +20,13 @@ export const Limits = {
   maxWindow: 64,
   tcpLengthPrefixSize: 4,
   messageHeaderSize: 4,
-  eventHeaderSize: 8,
+  eventHeaderSize: 12,
   addrSize: 20,
   entrySize: 80,
   maxSlots: 255,
   deviceSocketId: 65535,
   resetMagic: 1381192737,
-  registerMagic: 1329810500,
+  registerMagic: 1330007108,
 } as const;
 export type LimitsName = keyof typeof Limits;
 
