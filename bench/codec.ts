@@ -36,7 +36,11 @@ export async function benchCodec(seconds = 1): Promise<BenchRow[]> {
     decodeMessage(b);
     return b.length;
   });
-  rows.push({ bench: 'codec: small command encode+decode', 'msg/s': Math.round(s.ops / s.elapsed), 'MB/s': +(s.bytes / s.elapsed / 1e6).toFixed(1) });
+  rows.push({
+    bench: 'codec: small command encode+decode',
+    'msg/s': Math.round(s.ops / s.elapsed),
+    'MB/s': +(s.bytes / s.elapsed / 1e6).toFixed(1),
+  });
 
   for (const [label, maxPayload] of [
     ['serial max 4096', Limits.defaultMaxPayloadSerial],
@@ -46,7 +50,14 @@ export async function benchCodec(seconds = 1): Promise<BenchRow[]> {
     const msg = event('DATA', 1, 1, { id: 0x0101, data });
     const deframer = new SerialDeframer(maxPayload);
     const r = timeLoop(seconds, () => {
-      const wire = encodeSerialFrame({ channel: 0, type: FrameType.MSG, seq: 1, ack: 1, flags: 0, payload: encodeMessage(msg) });
+      const wire = encodeSerialFrame({
+        channel: 0,
+        type: FrameType.MSG,
+        seq: 1,
+        ack: 1,
+        flags: 0,
+        payload: encodeMessage(msg),
+      });
       const out = deframer.push(wire);
       const f = out[0];
       if (f?.kind !== 'frame') throw new Error('bench frame lost');
@@ -62,8 +73,22 @@ export async function benchCodec(seconds = 1): Promise<BenchRow[]> {
     const random = Buffer.alloc(maxPayload - 6);
     for (let i = 0; i < random.length; i++) random[i] = (i * 131 + 7) & 0xff;
     const payload = encodeMessage(command('SEND', 7, { id: 0x0101, data: random }));
-    const serialWire = encodeSerialFrame({ channel: 0, type: FrameType.MSG, seq: 1, ack: 1, flags: 0, payload }).length;
-    const tcpWire = encodeTcpRecord({ channel: 0, type: FrameType.MSG, seq: 1, ack: 1, flags: 0, payload }).length;
+    const serialWire = encodeSerialFrame({
+      channel: 0,
+      type: FrameType.MSG,
+      seq: 1,
+      ack: 1,
+      flags: 0,
+      payload,
+    }).length;
+    const tcpWire = encodeTcpRecord({
+      channel: 0,
+      type: FrameType.MSG,
+      seq: 1,
+      ack: 1,
+      flags: 0,
+      payload,
+    }).length;
     rows.push({
       bench: `framing efficiency (${label})`,
       serial: +(random.length / serialWire).toFixed(4),

@@ -65,11 +65,22 @@ export interface ProtocolDefinition {
   deviceStatusBits: NamedBit[];
   irqBits: NamedBit[];
   registers: RegisterDef[];
-  registerWindow: { socketWindowOffset: number; socketWindowStride: number; ringsOffset: number; ringDescriptorHeader: FieldDef[] };
+  registerWindow: {
+    socketWindowOffset: number;
+    socketWindowStride: number;
+    ringsOffset: number;
+    ringDescriptorHeader: FieldDef[];
+  };
   messages: MessageDef[];
   transitions: {
     doc: string;
-    commands: { command: string; type: string; from: Record<string, string>; else: Record<string, string>; note?: string }[];
+    commands: {
+      command: string;
+      type: string;
+      from: Record<string, string>;
+      else: Record<string, string>;
+      note?: string;
+    }[];
     network: { event: string; from: string[]; to: string; note?: string }[];
   };
   decodeErrors: NamedValue[];

@@ -34,7 +34,11 @@ function bodyInterface(fields: FieldDef[] | undefined): string {
 }
 
 function schemaFields(fields: FieldDef[] | undefined): string {
-  return JSON.stringify((fields ?? []).map((f) => (f.count ? { name: f.name, type: f.type, count: f.count } : { name: f.name, type: f.type })));
+  return JSON.stringify(
+    (fields ?? []).map((f) =>
+      f.count ? { name: f.name, type: f.type, count: f.count } : { name: f.name, type: f.type },
+    ),
+  );
 }
 
 export function generateTs(def: ProtocolDefinition): string {
@@ -42,15 +46,21 @@ export function generateTs(def: ProtocolDefinition): string {
   out.push('// GENERATED from firmware-protocol/protocol.json by `npm run gen`. Do not edit.');
   out.push('/* eslint-disable */');
   out.push('');
-  out.push(`export const PROTOCOL_VERSION = { major: ${def.version.major}, minor: ${def.version.minor} } as const;`);
+  out.push(
+    `export const PROTOCOL_VERSION = { major: ${def.version.major}, minor: ${def.version.minor} } as const;`,
+  );
   out.push(`/** major << 8 | minor, as carried by HELLO and the VERSION register. */`);
-  out.push(`export const PROTOCOL_VERSION_WORD = 0x${((def.version.major << 8) | def.version.minor).toString(16).padStart(4, '0')};`);
+  out.push(
+    `export const PROTOCOL_VERSION_WORD = 0x${((def.version.major << 8) | def.version.minor).toString(16).padStart(4, '0')};`,
+  );
   out.push(`export const FRAME_VERSION = ${def.frameVersion};`);
   out.push('');
   out.push(constObject('Limits', 'Sizes and limits.', Object.entries(def.limits)));
   out.push(constObject('FrameType', 'Link frame types.', values(def.frameTypes)));
   out.push(constObject('FrameFlag', 'Frame header flag masks.', masks(def.frameFlags), true));
-  out.push(constObject('Capability', 'Capability bit masks (HELLO, CAPS register).', masks(def.capabilities), true));
+  out.push(
+    constObject('Capability', 'Capability bit masks (HELLO, CAPS register).', masks(def.capabilities), true),
+  );
   out.push(constObject('StatusCode', 'Response and error status codes.', values(def.statusCodes)));
   out.push(
     `/** POSIX / Node error code each status maps to (null for OK). */\nexport const STATUS_POSIX: Readonly<Record<number, string | null>> = {\n${def.statusCodes
@@ -70,11 +80,19 @@ export function generateTs(def: ProtocolDefinition): string {
       .map((s) => `'${s.name}'`)
       .join(', ')}];\n`,
   );
-  out.push(constObject('ConditionFlag', 'Condition flag masks beside the status.', masks(def.conditionFlags), true));
-  const settable = def.conditionFlags.filter((f) => f.hostWritable === true).reduce((m, f) => m | (2 ** f.bit), 0);
+  out.push(
+    constObject('ConditionFlag', 'Condition flag masks beside the status.', masks(def.conditionFlags), true),
+  );
+  const settable = def.conditionFlags
+    .filter((f) => f.hostWritable === true)
+    .reduce((m, f) => m | (2 ** f.bit), 0);
   const clearable = def.conditionFlags.filter((f) => f.hostWritable).reduce((m, f) => m | (2 ** f.bit), 0);
-  out.push(`/** Flags the host may set with UPDATE. */\nexport const HOST_SETTABLE_FLAGS = 0x${settable.toString(16)};`);
-  out.push(`/** Flags the host may clear with UPDATE. */\nexport const HOST_CLEARABLE_FLAGS = 0x${clearable.toString(16)};\n`);
+  out.push(
+    `/** Flags the host may set with UPDATE. */\nexport const HOST_SETTABLE_FLAGS = 0x${settable.toString(16)};`,
+  );
+  out.push(
+    `/** Flags the host may clear with UPDATE. */\nexport const HOST_CLEARABLE_FLAGS = 0x${clearable.toString(16)};\n`,
+  );
   out.push(constObject('SocketOption', 'Socket options (SETOPT/GETOPT).', values(def.options)));
   out.push(
     `/** Options whose state is a bit in the entry's options field (bit = value - 1). */\nexport const BOOLEAN_OPTIONS: readonly number[] = [${def.options
@@ -88,33 +106,67 @@ export function generateTs(def: ProtocolDefinition): string {
   out.push(constObject('EgressKind', 'Egress rule kinds.', values(def.egressKinds)));
   out.push(constObject('DeviceStatusBit', 'STATUS register bits.', masks(def.deviceStatusBits), true));
   out.push(constObject('IrqBit', 'IRQ_STATUS / IRQ_MASK bits.', masks(def.irqBits), true));
-  out.push(constObject('Register', 'Register byte offsets.', def.registers.map((r) => [r.name, r.offset]), true));
+  out.push(
+    constObject(
+      'Register',
+      'Register byte offsets.',
+      def.registers.map((r) => [r.name, r.offset]),
+      true,
+    ),
+  );
   out.push(
     `export type RegisterAccess = 'RO' | 'RW' | 'WO' | 'RW1C';\n/** Every register with its access and meaning. */\nexport const REGISTERS: readonly { name: RegisterName; offset: number; access: RegisterAccess; doc: string }[] = [\n${def.registers
-      .map((r) => `  { name: '${r.name}', offset: 0x${r.offset.toString(16)}, access: '${r.access}', doc: ${JSON.stringify(r.doc)} },`)
+      .map(
+        (r) =>
+          `  { name: '${r.name}', offset: 0x${r.offset.toString(16)}, access: '${r.access}', doc: ${JSON.stringify(r.doc)} },`,
+      )
       .join('\n')}\n];\n`,
   );
   out.push(
-    constObject('RegisterWindow', 'Register window layout.', [
-      ['socketWindowOffset', def.registerWindow.socketWindowOffset],
-      ['socketWindowStride', def.registerWindow.socketWindowStride],
-      ['ringsOffset', def.registerWindow.ringsOffset],
-    ], true),
+    constObject(
+      'RegisterWindow',
+      'Register window layout.',
+      [
+        ['socketWindowOffset', def.registerWindow.socketWindowOffset],
+        ['socketWindowStride', def.registerWindow.socketWindowStride],
+        ['ringsOffset', def.registerWindow.ringsOffset],
+      ],
+      true,
+    ),
   );
-  out.push(constObject('DecodeError', 'Decode error codes (ProtocolError.decodeError).', values(def.decodeErrors)));
-  out.push(constObject('Opcode', 'Message opcodes (responses are command | 0x80).', def.messages.map((m) => [m.name, m.opcode]), true));
+  out.push(
+    constObject('DecodeError', 'Decode error codes (ProtocolError.decodeError).', values(def.decodeErrors)),
+  );
+  out.push(
+    constObject(
+      'Opcode',
+      'Message opcodes (responses are command | 0x80).',
+      def.messages.map((m) => [m.name, m.opcode]),
+      true,
+    ),
+  );
 
   out.push('/** Field layouts, interpreted by src/protocol/messages.ts. */');
-  out.push('export interface FieldSchema { readonly name: string; readonly type: FieldTypeName; readonly count?: string }');
-  out.push(`export type FieldTypeName = ${Object.keys(TS_TYPES).map((t) => `'${t}'`).join(' | ')};`);
+  out.push(
+    'export interface FieldSchema { readonly name: string; readonly type: FieldTypeName; readonly count?: string }',
+  );
+  out.push(
+    `export type FieldTypeName = ${Object.keys(TS_TYPES)
+      .map((t) => `'${t}'`)
+      .join(' | ')};`,
+  );
   out.push('export const STRUCT_SCHEMAS = {');
   for (const [name, s] of Object.entries(def.structs)) {
     out.push(`  ${name}: { size: ${s.size}, fields: ${schemaFields(s.fields)} as readonly FieldSchema[] },`);
   }
   out.push('} as const;\n');
   out.push('export interface MessageSchema {');
-  out.push("  readonly name: string; readonly opcode: number; readonly kind: 'command' | 'event' | 'error'; readonly capability?: CapabilityName;");
-  out.push('  readonly request: readonly FieldSchema[]; readonly response: readonly FieldSchema[]; readonly errorResponse: readonly FieldSchema[]; readonly fields: readonly FieldSchema[];');
+  out.push(
+    "  readonly name: string; readonly opcode: number; readonly kind: 'command' | 'event' | 'error'; readonly capability?: CapabilityName;",
+  );
+  out.push(
+    '  readonly request: readonly FieldSchema[]; readonly response: readonly FieldSchema[]; readonly errorResponse: readonly FieldSchema[]; readonly fields: readonly FieldSchema[];',
+  );
   out.push('}');
   out.push('export const MESSAGE_SCHEMAS: readonly MessageSchema[] = [');
   for (const m of def.messages) {
@@ -128,13 +180,15 @@ export function generateTs(def: ProtocolDefinition): string {
   out.push(`export const SYNC_ACK_SCHEMA: readonly FieldSchema[] = ${schemaFields(def.syncAckPayload)};\n`);
 
   out.push('/** Command rules per socket type and status (PROTOCOL.md, state transitions). */');
-  out.push('export interface TransitionRule { readonly command: CommandName; readonly type: SocketTypeName | \'*\'; readonly from: Readonly<Partial<Record<SocketStatusName, SocketStatusName | \'=\'>>>; readonly else: Readonly<Partial<Record<SocketStatusName | \'*\', StatusCodeName>>> }');
+  out.push(
+    "export interface TransitionRule { readonly command: CommandName; readonly type: SocketTypeName | '*'; readonly from: Readonly<Partial<Record<SocketStatusName, SocketStatusName | '='>>>; readonly else: Readonly<Partial<Record<SocketStatusName | '*', StatusCodeName>>> }",
+  );
   out.push(
     `export const TRANSITIONS: readonly TransitionRule[] = ${JSON.stringify(def.transitions.commands.map(({ command, type, from, else: otherwise }) => ({ command, type, from, else: otherwise })))} as readonly TransitionRule[];\n`,
   );
 
   out.push('/** A network endpoint. address: dotted IPv4 or IPv6 text; empty for family 0. */');
-  out.push("export interface Addr { family: 0 | 4 | 6; port: number; address: string }");
+  out.push('export interface Addr { family: 0 | 4 | 6; port: number; address: string }');
   out.push('/** One socket table entry (FIG 48). */');
   out.push(`export interface SocketEntry ${bodyInterface(def.structs.entry!.fields)}\n`);
 

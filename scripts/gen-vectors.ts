@@ -80,7 +80,10 @@ function sample(f: FieldSchema, i: number): unknown {
     remote: ADDR_V4,
     from: ADDR_V6,
     entry: ENTRY,
-    entries: [ENTRY, { ...ENTRY, id: 0x0105, status: SocketStatus.LISTENING, remote: { family: 0, port: 0, address: '' } }],
+    entries: [
+      ENTRY,
+      { ...ENTRY, id: 0x0105, status: SocketStatus.LISTENING, remote: { family: 0, port: 0, address: '' } },
+    ],
     credential: Buffer.from('admin-secret'),
     hostNonce: Buffer.from('000102030405060708090a0b0c0d0e0f', 'hex'),
     deviceNonce: Buffer.from('f0e1d2c3b4a5968778695a4b3c2d1e0f', 'hex'),
@@ -154,7 +157,12 @@ function messageVectors() {
   for (const s of MESSAGE_SCHEMAS) {
     if (s.kind === 'command') {
       const t = tag++;
-      push(`${s.name}_request`, `${s.name} command`, { kind: 'command', name: s.name, tag: t, body: bodyFor(s.request) } as Message, s.opcode);
+      push(
+        `${s.name}_request`,
+        `${s.name} command`,
+        { kind: 'command', name: s.name, tag: t, body: bodyFor(s.request) } as Message,
+        s.opcode,
+      );
       push(
         `${s.name}_response_ok`,
         `${s.name} response, status OK`,
@@ -165,17 +173,34 @@ function messageVectors() {
         push(
           `${s.name}_response_queue_full`,
           `${s.name} response, E_QUEUE_FULL with the error fields`,
-          { kind: 'response', name: s.name, tag: t, status: StatusCode.E_QUEUE_FULL, body: { accepted: 5 } } as Message,
+          {
+            kind: 'response',
+            name: s.name,
+            tag: t,
+            status: StatusCode.E_QUEUE_FULL,
+            body: { accepted: 5 },
+          } as Message,
           s.opcode | 0x80,
         );
       }
     } else if (s.kind === 'event') {
-      push(`${s.name}_event`, `${s.name} event`, { kind: 'event', name: s.name, epoch: 3, seq: 42, body: bodyFor(s.fields) } as Message, s.opcode);
+      push(
+        `${s.name}_event`,
+        `${s.name} event`,
+        { kind: 'event', name: s.name, epoch: 3, seq: 42, body: bodyFor(s.fields) } as Message,
+        s.opcode,
+      );
     } else {
       push(
         'ERROR_RESPONSE_bad_opcode',
         'answer to a message with unknown opcode 0x3f, tag 0x0102',
-        { kind: 'error', name: 'ERROR_RESPONSE', tag: 0x0102, status: StatusCode.E_BAD_OPCODE, body: { offendingOpcode: 0x3f } },
+        {
+          kind: 'error',
+          name: 'ERROR_RESPONSE',
+          tag: 0x0102,
+          status: StatusCode.E_BAD_OPCODE,
+          body: { offendingOpcode: 0x3f },
+        },
         s.opcode,
       );
     }
@@ -209,7 +234,9 @@ function frameVector(name: string, doc: string, frame: Frame) {
       ack: frame.ack,
       length: frame.payload.length,
     },
-    ...(frame.counter !== undefined ? { counterHex: hex(Buffer.from(new BigUint64Array([frame.counter]).buffer)) } : {}),
+    ...(frame.counter !== undefined
+      ? { counterHex: hex(Buffer.from(new BigUint64Array([frame.counter]).buffer)) }
+      : {}),
     payloadHex: hex(frame.payload),
     ...(frame.mac ? { macHex: hex(frame.mac) } : {}),
     frameHex: hex(body),
@@ -227,10 +254,31 @@ function frameVectors() {
   const max = Buffer.alloc(4096);
   for (let i = 0; i < max.length; i++) max[i] = (i * 7) & 0xff;
   return [
-    frameVector('msg_ping', 'MSG frame carrying PING(tag 1, "hi")', { ...base, type: FrameType.MSG, seq: 5, ack: 3, payload: msg }),
-    frameVector('ack', 'standalone ACK: next expected 0x1234', { ...base, type: FrameType.ACK, ack: 0x1234, payload: Buffer.alloc(0) }),
-    frameVector('nak', 'NAK: retransmit from 7', { ...base, type: FrameType.NAK, ack: 7, payload: Buffer.alloc(0) }),
-    frameVector('heartbeat', 'HEARTBEAT on channel 2', { ...base, channel: 2, type: FrameType.HEARTBEAT, payload: Buffer.alloc(0) }),
+    frameVector('msg_ping', 'MSG frame carrying PING(tag 1, "hi")', {
+      ...base,
+      type: FrameType.MSG,
+      seq: 5,
+      ack: 3,
+      payload: msg,
+    }),
+    frameVector('ack', 'standalone ACK: next expected 0x1234', {
+      ...base,
+      type: FrameType.ACK,
+      ack: 0x1234,
+      payload: Buffer.alloc(0),
+    }),
+    frameVector('nak', 'NAK: retransmit from 7', {
+      ...base,
+      type: FrameType.NAK,
+      ack: 7,
+      payload: Buffer.alloc(0),
+    }),
+    frameVector('heartbeat', 'HEARTBEAT on channel 2', {
+      ...base,
+      channel: 2,
+      type: FrameType.HEARTBEAT,
+      payload: Buffer.alloc(0),
+    }),
     frameVector('sync', 'SYNC nonce 0xdeadbeef, window 16, ARQ on, max payload 4096', {
       ...base,
       type: FrameType.SYNC,
@@ -239,25 +287,51 @@ function frameVectors() {
     frameVector('sync_ack', 'SYNC_ACK answering nonce 0xdeadbeef', {
       ...base,
       type: FrameType.SYNC_ACK,
-      payload: encodeSyncAck({ nonce: 0x01020304, peerNonce: 0xdeadbeef, window: 8, arq: 1, maxPayload: 1024 }),
+      payload: encodeSyncAck({
+        nonce: 0x01020304,
+        peerNonce: 0xdeadbeef,
+        window: 8,
+        arq: 1,
+        maxPayload: 1024,
+      }),
     }),
-    frameVector('all_zero_payload', 'COBS edge: 300 zero bytes of payload', { ...base, type: FrameType.MSG, payload: zeros }),
-    frameVector('runs_of_254', 'COBS edge: runs of 254 non-zero bytes', { ...base, type: FrameType.MSG, seq: 0xffff, ack: 0xfffe, payload: runs }),
-    frameVector('max_payload_4096', 'maximum serial payload (4096 bytes)', { ...base, type: FrameType.MSG, seq: 1, payload: max }),
-    frameVector('secure_msg', 'SECURE frame: counter 1 and a 16-byte MAC (MAC bytes here are illustrative; see PROTOCOL.md for how they are computed)', {
+    frameVector('all_zero_payload', 'COBS edge: 300 zero bytes of payload', {
       ...base,
-      flags: FrameFlag.SECURE,
-      channel: 1,
       type: FrameType.MSG,
-      payload: msg,
-      counter: 1n,
-      mac: Buffer.alloc(16, 0xab),
+      payload: zeros,
     }),
+    frameVector('runs_of_254', 'COBS edge: runs of 254 non-zero bytes', {
+      ...base,
+      type: FrameType.MSG,
+      seq: 0xffff,
+      ack: 0xfffe,
+      payload: runs,
+    }),
+    frameVector('max_payload_4096', 'maximum serial payload (4096 bytes)', {
+      ...base,
+      type: FrameType.MSG,
+      seq: 1,
+      payload: max,
+    }),
+    frameVector(
+      'secure_msg',
+      'SECURE frame: counter 1 and a 16-byte MAC (MAC bytes here are illustrative; see PROTOCOL.md for how they are computed)',
+      {
+        ...base,
+        flags: FrameFlag.SECURE,
+        channel: 1,
+        type: FrameType.MSG,
+        payload: msg,
+        counter: 1n,
+        mac: Buffer.alloc(16, 0xab),
+      },
+    ),
   ];
 }
 
 function cobsVectors() {
-  const run = (n: number, start = 1) => Buffer.from(Array.from({ length: n }, (_, i) => ((start + i - 1) % 255) + 1));
+  const run = (n: number, start = 1) =>
+    Buffer.from(Array.from({ length: n }, (_, i) => ((start + i - 1) % 255) + 1));
   const cases: [string, Buffer][] = [
     ['empty', Buffer.alloc(0)],
     ['one_zero', Buffer.from([0])],
@@ -276,7 +350,14 @@ function cobsVectors() {
 }
 
 function negativeVectors() {
-  const good = encodeFrame({ channel: 0, flags: 0, type: FrameType.ACK, seq: 0, ack: 1, payload: Buffer.alloc(0) });
+  const good = encodeFrame({
+    channel: 0,
+    flags: 0,
+    type: FrameType.ACK,
+    seq: 0,
+    ack: 1,
+    payload: Buffer.alloc(0),
+  });
   const withCrc = (b: Buffer) => {
     const out = Buffer.from(b);
     out.writeUInt32LE(crc32(out.subarray(0, out.length - 4)), out.length - 4);
@@ -290,19 +371,67 @@ function negativeVectors() {
   badType[3] = 0x7f;
   const badLength = Buffer.from(good);
   badLength.writeUInt16LE(5, 8);
-  const big = encodeFrame({ channel: 0, flags: 0, type: FrameType.MSG, seq: 0, ack: 0, payload: Buffer.alloc(300, 1) });
+  const big = encodeFrame({
+    channel: 0,
+    flags: 0,
+    type: FrameType.MSG,
+    seq: 0,
+    ack: 0,
+    payload: Buffer.alloc(300, 1),
+  });
   const msgHex = (m: Message) => encodeMessage(m);
   const ping = msgHex({ kind: 'command', name: 'PING', tag: 2, body: { payload: Buffer.alloc(0) } });
-  const hello = msgHex({ kind: 'command', name: 'HELLO', tag: 3, body: { protoVersion: 0x100, hostCaps: 3 } });
+  const hello = msgHex({
+    kind: 'command',
+    name: 'HELLO',
+    tag: 3,
+    body: { protoVersion: 0x100, hostCaps: 3 },
+  });
   const addrBad = msgHex({ kind: 'command', name: 'BIND', tag: 4, body: { id: 0x101, addr: ADDR_V4 } });
   addrBad[6] = 5; // family 5
   return [
-    { name: 'cobs_zero_inside', doc: 'a zero byte inside a COBS frame', layer: 'cobs', hex: '03110011', error: 'COBS_INVALID' },
-    { name: 'cobs_code_past_end', doc: 'block code 05 with only 2 bytes after it', layer: 'cobs', hex: '051122', error: 'COBS_INVALID' },
-    { name: 'frame_too_short', doc: '13 bytes: shorter than header + CRC', layer: 'frame', hex: hex(good.subarray(0, 13)), error: 'FRAME_TOO_SHORT' },
-    { name: 'frame_bad_crc', doc: 'ACK frame with the last CRC byte flipped', layer: 'frame', hex: hex(badCrc), error: 'FRAME_BAD_CRC' },
-    { name: 'frame_bad_version', doc: 'version 2 (CRC valid)', layer: 'frame', hex: hex(withCrc(badVersion)), error: 'FRAME_BAD_VERSION' },
-    { name: 'frame_bad_type', doc: 'frame type 0x7f (CRC valid)', layer: 'frame', hex: hex(withCrc(badType)), error: 'FRAME_BAD_TYPE' },
+    {
+      name: 'cobs_zero_inside',
+      doc: 'a zero byte inside a COBS frame',
+      layer: 'cobs',
+      hex: '03110011',
+      error: 'COBS_INVALID',
+    },
+    {
+      name: 'cobs_code_past_end',
+      doc: 'block code 05 with only 2 bytes after it',
+      layer: 'cobs',
+      hex: '051122',
+      error: 'COBS_INVALID',
+    },
+    {
+      name: 'frame_too_short',
+      doc: '13 bytes: shorter than header + CRC',
+      layer: 'frame',
+      hex: hex(good.subarray(0, 13)),
+      error: 'FRAME_TOO_SHORT',
+    },
+    {
+      name: 'frame_bad_crc',
+      doc: 'ACK frame with the last CRC byte flipped',
+      layer: 'frame',
+      hex: hex(badCrc),
+      error: 'FRAME_BAD_CRC',
+    },
+    {
+      name: 'frame_bad_version',
+      doc: 'version 2 (CRC valid)',
+      layer: 'frame',
+      hex: hex(withCrc(badVersion)),
+      error: 'FRAME_BAD_VERSION',
+    },
+    {
+      name: 'frame_bad_type',
+      doc: 'frame type 0x7f (CRC valid)',
+      layer: 'frame',
+      hex: hex(withCrc(badType)),
+      error: 'FRAME_BAD_TYPE',
+    },
     {
       name: 'frame_length_beyond',
       doc: 'length field 5 but no payload bytes (CRC valid)',
@@ -310,7 +439,14 @@ function negativeVectors() {
       hex: hex(withCrc(badLength)),
       error: 'FRAME_LENGTH_MISMATCH',
     },
-    { name: 'frame_oversize', doc: '300-byte payload with a maximum of 256', layer: 'frame', hex: hex(big), maxPayload: 256, error: 'FRAME_OVERSIZE' },
+    {
+      name: 'frame_oversize',
+      doc: '300-byte payload with a maximum of 256',
+      layer: 'frame',
+      hex: hex(big),
+      maxPayload: 256,
+      error: 'FRAME_OVERSIZE',
+    },
     {
       name: 'wire_truncated',
       doc: 'a serial frame cut short before its delimiter, then a delimiter',
@@ -319,24 +455,86 @@ function negativeVectors() {
       error: 'FRAME_TOO_SHORT',
     },
     { name: 'msg_empty', doc: 'empty MSG payload', layer: 'message', hex: '', error: 'MSG_EMPTY' },
-    { name: 'msg_unknown_opcode', doc: 'opcode 0x3f is not defined', layer: 'message', hex: '3f000100', error: 'MSG_UNKNOWN_OPCODE' },
-    { name: 'msg_truncated_header', doc: 'three bytes: header cut short', layer: 'message', hex: '010001', error: 'MSG_TOO_SHORT' },
-    { name: 'msg_truncated_fields', doc: 'HELLO missing its last byte', layer: 'message', hex: hex(hello.subarray(0, hello.length - 1)), error: 'MSG_TOO_SHORT' },
-    { name: 'msg_trailing_bytes', doc: 'HELLO with one byte too many', layer: 'message', hex: `${hex(hello)}00`, error: 'MSG_BAD_LENGTH' },
-    { name: 'msg_bad_family', doc: 'BIND with address family 5', layer: 'message', hex: hex(addrBad), error: 'MSG_BAD_FIELD' },
-    { name: 'msg_response_to_event', doc: 'response bit on an event opcode (0xC1)', layer: 'message', hex: 'c1000000000000000000', error: 'MSG_UNKNOWN_OPCODE' },
-    { name: 'msg_reserved_flags', doc: 'PING with the reserved flags byte set', layer: 'message', hex: `02${'01'}${hex(ping).slice(4)}`, error: 'MSG_BAD_FIELD' },
-    { name: 'msg_event_with_tag', doc: 'SEND_CREDIT event carrying tag 5 (events carry tag 0)', layer: 'message', hex: '44000500010000000200000003010a000000', error: 'MSG_BAD_FIELD' },
-    { name: 'msg_ping_ok', doc: 'control: an empty PING is valid (not an error) — listed to show the boundary', layer: 'message', hex: hex(ping), error: null },
+    {
+      name: 'msg_unknown_opcode',
+      doc: 'opcode 0x3f is not defined',
+      layer: 'message',
+      hex: '3f000100',
+      error: 'MSG_UNKNOWN_OPCODE',
+    },
+    {
+      name: 'msg_truncated_header',
+      doc: 'three bytes: header cut short',
+      layer: 'message',
+      hex: '010001',
+      error: 'MSG_TOO_SHORT',
+    },
+    {
+      name: 'msg_truncated_fields',
+      doc: 'HELLO missing its last byte',
+      layer: 'message',
+      hex: hex(hello.subarray(0, hello.length - 1)),
+      error: 'MSG_TOO_SHORT',
+    },
+    {
+      name: 'msg_trailing_bytes',
+      doc: 'HELLO with one byte too many',
+      layer: 'message',
+      hex: `${hex(hello)}00`,
+      error: 'MSG_BAD_LENGTH',
+    },
+    {
+      name: 'msg_bad_family',
+      doc: 'BIND with address family 5',
+      layer: 'message',
+      hex: hex(addrBad),
+      error: 'MSG_BAD_FIELD',
+    },
+    {
+      name: 'msg_response_to_event',
+      doc: 'response bit on an event opcode (0xC1)',
+      layer: 'message',
+      hex: 'c1000000000000000000',
+      error: 'MSG_UNKNOWN_OPCODE',
+    },
+    {
+      name: 'msg_reserved_flags',
+      doc: 'PING with the reserved flags byte set',
+      layer: 'message',
+      hex: `02${'01'}${hex(ping).slice(4)}`,
+      error: 'MSG_BAD_FIELD',
+    },
+    {
+      name: 'msg_event_with_tag',
+      doc: 'SEND_CREDIT event carrying tag 5 (events carry tag 0)',
+      layer: 'message',
+      hex: '44000500010000000200000003010a000000',
+      error: 'MSG_BAD_FIELD',
+    },
+    {
+      name: 'msg_ping_ok',
+      doc: 'control: an empty PING is valid (not an error) — listed to show the boundary',
+      layer: 'message',
+      hex: hex(ping),
+      error: null,
+    },
   ].filter((v) => v.error !== null);
 }
 
 function crcVectors() {
   return [
-    { name: 'check_123456789', inputHex: hex(Buffer.from('123456789')), crc32: crc32(Buffer.from('123456789')) },
+    {
+      name: 'check_123456789',
+      inputHex: hex(Buffer.from('123456789')),
+      crc32: crc32(Buffer.from('123456789')),
+    },
     { name: 'empty', inputHex: '', crc32: crc32(Buffer.alloc(0)) },
     { name: 'zeros_32', inputHex: hex(Buffer.alloc(32)), crc32: crc32(Buffer.alloc(32)) },
-    { name: 'ack_header', inputHex: '01000002000001000000', crc32: crc32(Buffer.from('01000002000001000000', 'hex')) },
+    {
+      name: 'ack_header',
+      inputHex: '01000002000001000000',
+      crc32: crc32(Buffer.from('01000002000001000000', 'hex')),
+    },
   ];
 }
 

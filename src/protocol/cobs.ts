@@ -46,7 +46,10 @@ export function cobsDecode(input: Uint8Array): Buffer {
     if (code === 0) throw new ProtocolError('COBS_INVALID', 'zero byte inside a COBS frame', { offset: i });
     const end = i + code;
     if (end > input.length) {
-      throw new ProtocolError('COBS_INVALID', 'COBS block runs past the end of the frame', { offset: i, code });
+      throw new ProtocolError('COBS_INVALID', 'COBS block runs past the end of the frame', {
+        offset: i,
+        code,
+      });
     }
     for (let j = i + 1; j < end; j++) {
       const b = input[j]!;

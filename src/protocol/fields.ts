@@ -23,7 +23,10 @@ export class FieldReader {
 
   need(n: number, what: string): void {
     if (this.offset + n > this.buf.length) {
-      throw new ProtocolError('MSG_TOO_SHORT', `message ends inside ${what}`, { offset: this.offset, need: n });
+      throw new ProtocolError('MSG_TOO_SHORT', `message ends inside ${what}`, {
+        offset: this.offset,
+        need: n,
+      });
     }
   }
   u8(what = 'u8'): number {
@@ -188,7 +191,11 @@ export function writeEntry(w: FieldWriter, e: SocketEntry): void {
 }
 
 /** Reads fields in order. Trailing-array types consume the rest of the reader. */
-export function readFields(r: FieldReader, fields: readonly FieldSchema[], context: string): Record<string, unknown> {
+export function readFields(
+  r: FieldReader,
+  fields: readonly FieldSchema[],
+  context: string,
+): Record<string, unknown> {
   const out: Record<string, unknown> = {};
   for (const f of fields) {
     const what = `${context}.${f.name}`;
@@ -225,7 +232,8 @@ export function readFields(r: FieldReader, fields: readonly FieldSchema[], conte
         out[f.name] = readEntry(r);
         break;
       case 'u32[]': {
-        if (r.remaining % 4 !== 0) throw new ProtocolError('MSG_BAD_LENGTH', `${what}: ${r.remaining} bytes is not whole words`);
+        if (r.remaining % 4 !== 0)
+          throw new ProtocolError('MSG_BAD_LENGTH', `${what}: ${r.remaining} bytes is not whole words`);
         const words: number[] = [];
         while (r.remaining > 0) words.push(r.u32(what));
         out[f.name] = words;
@@ -234,7 +242,10 @@ export function readFields(r: FieldReader, fields: readonly FieldSchema[], conte
       case 'entry[]': {
         const count = out[f.count!] as number;
         if (count * ENTRY_SIZE !== r.remaining) {
-          throw new ProtocolError('MSG_BAD_FIELD', `${what}: count ${count} does not match ${r.remaining} bytes`);
+          throw new ProtocolError(
+            'MSG_BAD_FIELD',
+            `${what}: count ${count} does not match ${r.remaining} bytes`,
+          );
         }
         const entries: SocketEntry[] = [];
         for (let i = 0; i < count; i++) entries.push(readEntry(r));
@@ -246,7 +257,11 @@ export function readFields(r: FieldReader, fields: readonly FieldSchema[], conte
   return out;
 }
 
-export function writeFields(w: FieldWriter, fields: readonly FieldSchema[], values: Record<string, unknown>): void {
+export function writeFields(
+  w: FieldWriter,
+  fields: readonly FieldSchema[],
+  values: Record<string, unknown>,
+): void {
   for (const f of fields) {
     const v = values[f.name];
     if (v === undefined && f.name !== 'reserved') throw new TypeError(`missing field ${f.name}`);

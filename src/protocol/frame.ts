@@ -86,10 +86,16 @@ export function decodeFrame(bytes: Uint8Array, maxPayload: number = Limits.maxPa
   const length = buf.readUInt16LE(8);
   const overhead = HEADER + CRC + (secure ? COUNTER + MAC : 0);
   if (buf.length < overhead) {
-    throw new ProtocolError('FRAME_TOO_SHORT', `secure frame of ${buf.length} bytes is shorter than its overhead`);
+    throw new ProtocolError(
+      'FRAME_TOO_SHORT',
+      `secure frame of ${buf.length} bytes is shorter than its overhead`,
+    );
   }
   if (buf.length - overhead !== length) {
-    throw new ProtocolError('FRAME_LENGTH_MISMATCH', `length field ${length}, ${buf.length - overhead} payload bytes present`);
+    throw new ProtocolError(
+      'FRAME_LENGTH_MISMATCH',
+      `length field ${length}, ${buf.length - overhead} payload bytes present`,
+    );
   }
   if (length > maxPayload) {
     throw new ProtocolError('FRAME_OVERSIZE', `payload of ${length} bytes exceeds the maximum ${maxPayload}`);

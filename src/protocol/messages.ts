@@ -43,7 +43,9 @@ export interface FailedResponseMessage<N extends CommandName = CommandName> {
   status: number;
   body: ErrorBodies[N];
 }
-export type ResponseMessage<N extends CommandName = CommandName> = OkResponseMessage<N> | FailedResponseMessage<N>;
+export type ResponseMessage<N extends CommandName = CommandName> =
+  | OkResponseMessage<N>
+  | FailedResponseMessage<N>;
 export interface EventMessage<N extends EventName = EventName> {
   kind: 'event';
   name: N;
@@ -125,7 +127,11 @@ function hasTrailingArray(fields: readonly { type: string }[]): boolean {
   return last !== undefined && (last.type === 'bytes' || last.type === 'u32[]' || last.type === 'entry[]');
 }
 
-function readBody(r: FieldReader, fields: MessageSchema['request'], context: string): Record<string, unknown> {
+function readBody(
+  r: FieldReader,
+  fields: MessageSchema['request'],
+  context: string,
+): Record<string, unknown> {
   const body = readFields(r, fields, context);
   if (!hasTrailingArray(fields) && r.remaining > 0) {
     throw new ProtocolError('MSG_BAD_LENGTH', `${r.remaining} bytes after the last field of ${context}`);
@@ -141,7 +147,8 @@ export function decodeMessage(bytes: Uint8Array): Message {
   const opcode = r.u8('opcode');
   const flags = r.u8('flags');
   const tag = r.u16('tag');
-  if (flags !== 0) throw new ProtocolError('MSG_BAD_FIELD', `reserved message flags 0x${flags.toString(16)} are not 0`);
+  if (flags !== 0)
+    throw new ProtocolError('MSG_BAD_FIELD', `reserved message flags 0x${flags.toString(16)} are not 0`);
   if (opcode === Opcode.ERROR_RESPONSE) {
     const status = r.u16('status');
     const body = readBody(r, schemaOf('ERROR_RESPONSE').fields, 'ERROR_RESPONSE');
@@ -177,10 +184,18 @@ export function peekHeader(bytes: Uint8Array): { opcode: number; tag: number } {
 }
 
 /** Convenience constructors with checked names. */
-export function command<N extends CommandName>(name: N, tag: number, body: CommandBodies[N]): CommandMessage<N> {
+export function command<N extends CommandName>(
+  name: N,
+  tag: number,
+  body: CommandBodies[N],
+): CommandMessage<N> {
   return { kind: 'command', name, tag, body };
 }
-export function okResponse<N extends CommandName>(name: N, tag: number, body: ResponseBodies[N]): OkResponseMessage<N> {
+export function okResponse<N extends CommandName>(
+  name: N,
+  tag: number,
+  body: ResponseBodies[N],
+): OkResponseMessage<N> {
   return { kind: 'response', name, tag, status: StatusCode.OK, body };
 }
 export function failedResponse<N extends CommandName>(
@@ -191,6 +206,11 @@ export function failedResponse<N extends CommandName>(
 ): FailedResponseMessage<N> {
   return { kind: 'response', name, tag, status, body };
 }
-export function event<N extends EventName>(name: N, epoch: number, seq: number, body: EventBodies[N]): EventMessage<N> {
+export function event<N extends EventName>(
+  name: N,
+  epoch: number,
+  seq: number,
+  body: EventBodies[N],
+): EventMessage<N> {
   return { kind: 'event', name, epoch, seq, body };
 }

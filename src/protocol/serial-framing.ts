@@ -74,7 +74,10 @@ export class SerialDeframer {
     if (this.overflowed > 0) {
       out.push({
         kind: 'discarded',
-        error: new ProtocolError('FRAME_OVERSIZE', `${this.overflowed} bytes without a delimiter exceed the maximum frame`),
+        error: new ProtocolError(
+          'FRAME_OVERSIZE',
+          `${this.overflowed} bytes without a delimiter exceed the maximum frame`,
+        ),
         byteCount: this.overflowed + 1,
       });
       this.overflowed = 0;

@@ -62,35 +62,48 @@ describe('round trips', () => {
 
   it('frames through the serial deframer, split at arbitrary points', () => {
     fc.assert(
-      fc.property(fc.array(frameArb, { minLength: 1, maxLength: 8 }), fc.array(fc.integer({ min: 1, max: 64 })), (frames, cuts) => {
-        const wire = Buffer.concat(frames.map(encodeSerialFrame));
-        const d = new SerialDeframer(4096);
-        const got: Frame[] = [];
-        let at = 0;
-        for (const c of [...cuts, wire.length]) {
-          if (at >= wire.length) break;
-          for (const o of d.push(wire.subarray(at, at + c))) if (o.kind === 'frame') got.push(o.frame);
-          at += c;
-        }
-        if (at < wire.length) for (const o of d.push(wire.subarray(at))) if (o.kind === 'frame') got.push(o.frame);
-        expect(got.map((f) => Buffer.from(f.payload).toString('hex'))).toEqual(frames.map((f) => Buffer.from(f.payload).toString('hex')));
-      }),
+      fc.property(
+        fc.array(frameArb, { minLength: 1, maxLength: 8 }),
+        fc.array(fc.integer({ min: 1, max: 64 })),
+        (frames, cuts) => {
+          const wire = Buffer.concat(frames.map(encodeSerialFrame));
+          const d = new SerialDeframer(4096);
+          const got: Frame[] = [];
+          let at = 0;
+          for (const c of [...cuts, wire.length]) {
+            if (at >= wire.length) break;
+            for (const o of d.push(wire.subarray(at, at + c))) if (o.kind === 'frame') got.push(o.frame);
+            at += c;
+          }
+          if (at < wire.length)
+            for (const o of d.push(wire.subarray(at))) if (o.kind === 'frame') got.push(o.frame);
+          expect(got.map((f) => Buffer.from(f.payload).toString('hex'))).toEqual(
+            frames.map((f) => Buffer.from(f.payload).toString('hex')),
+          );
+        },
+      ),
       { numRuns: 150 },
     );
   });
 
   it('frames through the TCP deframer, split at arbitrary points', () => {
     fc.assert(
-      fc.property(fc.array(frameArb, { minLength: 1, maxLength: 8 }), fc.integer({ min: 1, max: 97 }), (frames, step) => {
-        const wire = Buffer.concat(frames.map(encodeTcpRecord));
-        const d = new TcpDeframer(4096);
-        const got: Frame[] = [];
-        for (let at = 0; at < wire.length; at += step) {
-          for (const o of d.push(wire.subarray(at, at + step))) if (o.kind === 'frame') got.push(o.frame);
-        }
-        expect(got.length).toBe(frames.length);
-        got.forEach((f, i) => expect(Buffer.compare(f.payload, frames[i]!.payload)).toBe(0));
-      }),
+      fc.property(
+        fc.array(frameArb, { minLength: 1, maxLength: 8 }),
+        fc.integer({ min: 1, max: 97 }),
+        (frames, step) => {
+          const wire = Buffer.concat(frames.map(encodeTcpRecord));
+          const d = new TcpDeframer(4096);
+          const got: Frame[] = [];
+          for (let at = 0; at < wire.length; at += step) {
+            for (const o of d.push(wire.subarray(at, at + step))) if (o.kind === 'frame') got.push(o.frame);
+          }
+          expect(got.length).toBe(frames.length);
+          got.forEach((f, i) => {
+            expect(Buffer.compare(f.payload, frames[i]!.payload)).toBe(0);
+          });
+        },
+      ),
       { numRuns: 150 },
     );
   });
@@ -98,22 +111,30 @@ describe('round trips', () => {
 
 describe('arbitrary input never breaks the decoders', () => {
   it('decodeMessage throws only ProtocolError', () => {
-    fc.assert(fc.property(fc.uint8Array({ maxLength: 400 }), (b) => onlyProtocolErrors(() => decodeMessage(b))), { numRuns: 3000 });
+    fc.assert(
+      fc.property(fc.uint8Array({ maxLength: 400 }), (b) => onlyProtocolErrors(() => decodeMessage(b))),
+      { numRuns: 3000 },
+    );
   });
 
   it('mutated valid messages: ProtocolError or a message that re-encodes identically', () => {
     fc.assert(
-      fc.property(messageArb, fc.array(fc.tuple(fc.nat(), fc.integer({ min: 0, max: 255 })), { maxLength: 4 }), fc.nat(), (m, flips, cut) => {
-        const b = Buffer.from(encodeMessage(m));
-        for (const [pos, val] of flips) if (b.length) b[pos % b.length] = val;
-        const bytes = b.subarray(0, b.length - (cut % 3));
-        try {
-          const d = decodeMessage(bytes);
-          expect(encodeMessage(d).equals(bytes)).toBe(true);
-        } catch (err) {
-          expect(err).toBeInstanceOf(ProtocolError);
-        }
-      }),
+      fc.property(
+        messageArb,
+        fc.array(fc.tuple(fc.nat(), fc.integer({ min: 0, max: 255 })), { maxLength: 4 }),
+        fc.nat(),
+        (m, flips, cut) => {
+          const b = Buffer.from(encodeMessage(m));
+          for (const [pos, val] of flips) if (b.length) b[pos % b.length] = val;
+          const bytes = b.subarray(0, b.length - (cut % 3));
+          try {
+            const d = decodeMessage(bytes);
+            expect(encodeMessage(d).equals(bytes)).toBe(true);
+          } catch (err) {
+            expect(err).toBeInstanceOf(ProtocolError);
+          }
+        },
+      ),
       { numRuns: 2000 },
     );
   });
@@ -134,7 +155,10 @@ describe('resynchronisation', () => {
   it('loses no frame that follows garbage, truncation or oversize runs', () => {
     fc.assert(
       fc.property(
-        fc.array(fc.tuple(frameArb, fc.uint8Array({ maxLength: 80 }), fc.boolean()), { minLength: 1, maxLength: 10 }),
+        fc.array(fc.tuple(frameArb, fc.uint8Array({ maxLength: 80 }), fc.boolean()), {
+          minLength: 1,
+          maxLength: 10,
+        }),
         (parts) => {
           const d = new SerialDeframer(2048);
           const wanted: string[] = [];
@@ -151,7 +175,9 @@ describe('resynchronisation', () => {
           }
           chunks.push(Buffer.alloc(5000, 7), Buffer.from([0])); // an oversize run: discarded without buffering
           const out = d.push(Buffer.concat(chunks));
-          const got = out.filter((o) => o.kind === 'frame').map((o) => (o.kind === 'frame' ? Buffer.from(o.frame.payload).toString('hex') : ''));
+          const got = out
+            .filter((o) => o.kind === 'frame')
+            .map((o) => (o.kind === 'frame' ? Buffer.from(o.frame.payload).toString('hex') : ''));
           expect(got).toEqual(wanted);
           const last = out[out.length - 1]!;
           expect(last.kind === 'discarded' && last.error.decodeError).toBe('FRAME_OVERSIZE');

@@ -36,7 +36,15 @@ describe('golden vectors: COBS', () => {
 
 interface FrameVector {
   name: string;
-  header: { version: number; flags: number; channel: number; type: number; seq: number; ack: number; length: number };
+  header: {
+    version: number;
+    flags: number;
+    channel: number;
+    type: number;
+    seq: number;
+    ack: number;
+    length: number;
+  };
   counterHex?: string;
   payloadHex: string;
   macHex?: string;
@@ -92,7 +100,13 @@ describe('golden vectors: messages', () => {
 });
 
 describe('golden vectors: negative', () => {
-  for (const v of loadVectors<{ name: string; layer: string; hex: string; maxPayload?: number; error: string }>('negative.json')) {
+  for (const v of loadVectors<{
+    name: string;
+    layer: string;
+    hex: string;
+    maxPayload?: number;
+    error: string;
+  }>('negative.json')) {
     it(`${v.name} → ${v.error}`, () => {
       const bytes = unhex(v.hex);
       let caught: unknown;

@@ -11,10 +11,27 @@ export function loadVectors<T>(file: string): T[] {
 export interface MessageVector {
   name: string;
   hex: string;
-  message: { kind: string; name: string; opcode: number; tag: number; status?: number; epoch?: number; seq?: number; fields: Record<string, unknown> };
+  message: {
+    kind: string;
+    name: string;
+    opcode: number;
+    tag: number;
+    status?: number;
+    epoch?: number;
+    seq?: number;
+    fields: Record<string, unknown>;
+  };
 }
 
-const BYTE_FIELDS = new Set(['data', 'payload', 'credential', 'hostNonce', 'deviceNonce', 'deviceProof', 'hostProof']);
+const BYTE_FIELDS = new Set([
+  'data',
+  'payload',
+  'credential',
+  'hostNonce',
+  'deviceNonce',
+  'deviceProof',
+  'hostProof',
+]);
 
 /** JSON field values → the values decodeMessage produces. */
 export function fromJson(value: unknown, key = ''): unknown {
@@ -23,7 +40,11 @@ export function fromJson(value: unknown, key = ''): unknown {
     const o = value as Record<string, unknown>;
     if ('addressHex' in o) {
       const family = o.family as Addr['family'];
-      return { family, port: o.port, address: bytesToAddress(family, Buffer.from(o.addressHex as string, 'hex')) };
+      return {
+        family,
+        port: o.port,
+        address: bytesToAddress(family, Buffer.from(o.addressHex as string, 'hex')),
+      };
     }
     return Object.fromEntries(Object.entries(o).map(([k, v]) => [k, fromJson(v, k)]));
   }
