@@ -284,7 +284,7 @@ export function generateCHeader(input: unknown): string {
 
   o.section('Little-endian helpers');
   o.line(
-    'static inline uint16_t offload_get_u16(const uint8_t *p) { return (uint16_t)(p[0] | (p[1] << 8)); }',
+    'static inline uint16_t offload_get_u16(const uint8_t *p) { return (uint16_t)((unsigned)p[0] | ((unsigned)p[1] << 8)); }',
   );
   o.line('static inline uint32_t offload_get_u32(const uint8_t *p) {');
   o.line(
