@@ -1,5 +1,8 @@
 /** Every file derived from firmware-protocol/protocol.json, with its expected content. */
-import { loadDefinition } from './definition.js';
+import { join } from 'node:path';
+import { generateCHeader } from './gen-c-header.js';
+import { generateCVectors } from './gen-c-vectors.js';
+import { loadDefinition, ROOT } from './definition.js';
 import { generateTs } from './gen-ts.js';
 
 export interface GeneratedFile {
@@ -10,5 +13,13 @@ export interface GeneratedFile {
 
 export function generatedFiles(): GeneratedFile[] {
   const def = loadDefinition();
-  return [{ path: 'src/protocol/generated.ts', content: generateTs(def) }];
+  return [
+    { path: 'src/protocol/generated.ts', content: generateTs(def) },
+    { path: 'firmware-protocol/include/offload_protocol.h', content: generateCHeader(def) },
+    // Reads the committed JSON vectors: run after `npm run gen:vectors` when those change.
+    {
+      path: 'firmware-protocol/c/vectors_data.c',
+      content: generateCVectors(join(ROOT, 'firmware-protocol', 'vectors')),
+    },
+  ];
 }

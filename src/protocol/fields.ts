@@ -9,7 +9,7 @@ import { type Addr, type FieldSchema, Limits, STRUCT_SCHEMAS, type SocketEntry }
 
 const ADDR_SIZE = Limits.addrSize;
 const ENTRY_SIZE = Limits.entrySize;
-const utf8 = new TextDecoder('utf-8', { fatal: true });
+const utf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 
 export const NO_ADDR: Readonly<Addr> = Object.freeze({ family: 0, port: 0, address: '' });
 
