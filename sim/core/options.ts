@@ -1,0 +1,161 @@
+/**
+ * DeviceCore configuration: the board's "hardware" (slots, queue memory, maximum message size, firmware
+ * identity), the injected clock and logger, and the deliberate defect modes used to prove the
+ * conformance kit (issue 9). Defects are off unless a test switches them on through these options.
+ */
+import pino, { type Logger } from 'pino';
+import { Capability, type CapabilityName, Limits } from '../../src/protocol/index.js';
+
+/**
+ * Deliberate protocol violations, each a small, clearly marked branch in DeviceCore. For the conformance
+ * kit's self-test only: every mode must make at least one conformance test fail.
+ */
+export interface DefectModes {
+  /** A command refused by the transition table is answered OK (and the status moves to the rule's target). */
+  acceptIllegalTransition: boolean;
+  /** UPDATE with an unknown id still answers E_UNKNOWN_SOCKET, but applies its flags to a socket in the table. */
+  updateUnknownChangesTable: boolean;
+  /** Every event whose sequence number would be a multiple of 4 is sent one number later (a gap). */
+  skipEventSeq: boolean;
+  /** SEND_CREDIT events grant twice what the send queue freed. */
+  overGrantCredit: boolean;
+  /** The first byte of every TCP segment of two bytes or more from the network is lost. */
+  dropDataByte: boolean;
+  /** Messages with an unknown opcode get no answer at all. */
+  ignoreUnknownOpcode: boolean;
+}
+
+export const NO_DEFECTS: Readonly<DefectModes> = Object.freeze({
+  acceptIllegalTransition: false,
+  updateUnknownChangesTable: false,
+  skipEventSeq: false,
+  overGrantCredit: false,
+  dropDataByte: false,
+  ignoreUnknownOpcode: false,
+});
+
+export const DEFECT_MODE_NAMES = Object.keys(NO_DEFECTS) as (keyof DefectModes)[];
+
+/** Capabilities DeviceCore implements. CHANNELS, SECURE, EGRESS_POLICY and PCIE_RINGS are not implemented. */
+export const IMPLEMENTED_CAPABILITIES =
+  Capability.TCP |
+  Capability.UDP |
+  Capability.IPV6 |
+  Capability.ARQ |
+  Capability.SNAPSHOT |
+  Capability.REG_WINDOW |
+  Capability.KEEPALIVE;
+
+export const NOT_IMPLEMENTED_CAPABILITIES: readonly CapabilityName[] = [
+  'PCIE_RINGS',
+  'CHANNELS',
+  'SECURE',
+  'EGRESS_POLICY',
+];
+
+export interface DeviceCoreOptions {
+  /** Socket slots (default 32, 1..255). */
+  slots?: number;
+  /** Default send queue bytes per socket (default 64 KiB). */
+  sendQueueSize?: number;
+  /** Default receive queue bytes per socket (default 64 KiB). */
+  recvQueueSize?: number;
+  /** Largest listen backlog (default 16). LISTEN asks for more: clamped. */
+  backlogMax?: number;
+  /** Largest message the device accepts and sends (default 16384); per channel, see setChannelMaxPayload. */
+  maxPayload?: number;
+  /** Firmware identification in HELLO (UTF-8, at most 128 bytes). */
+  firmware?: string;
+  /** FIRMWARE_BUILD register. */
+  firmwareBuild?: number;
+  /** The clock, in ms. DeviceCore never reads the system time. */
+  now: () => number;
+  /** Boot epoch at construction (default 1, never 0). */
+  epoch?: number;
+  /** Capabilities to advertise (default: all implemented). Unimplemented ones are masked out. */
+  capabilities?: number;
+  logger?: Logger;
+  defects?: Partial<DefectModes>;
+  /**
+   * Minor status changes (CONNECTED/SENDING/RECEIVING and the READABLE, WRITABLE, SEND_BLOCKED,
+   * RECV_BLOCKED flags) are announced at most once per this many ms, from tick(); 0 = at once (default 5).
+   * Every other change is announced at once.
+   */
+  statusCoalesceMs?: number;
+  /**
+   * A graceful CLOSE (LINGER off) whose send queue has not drained after this long is aborted; 0 = wait
+   * until drained or the connection fails, as PROTOCOL.md §6.9 says (default 0).
+   */
+  closeTimeoutMs?: number;
+  /** CONNECT timeoutMs 0 means this (default 30000). */
+  connectTimeoutMs?: number;
+}
+
+export interface ResolvedOptions {
+  slots: number;
+  sendQueueSize: number;
+  recvQueueSize: number;
+  backlogMax: number;
+  maxPayload: number;
+  firmware: string;
+  firmwareBuild: number;
+  now: () => number;
+  epoch: number;
+  capabilities: number;
+  logger: Logger;
+  defects: DefectModes;
+  statusCoalesceMs: number;
+  closeTimeoutMs: number;
+  connectTimeoutMs: number;
+}
+
+/** Smallest and largest queue a socket may have (RCVBUF/SNDBUF are clamped into this range). */
+export const MIN_QUEUE_SIZE = 256;
+export const MAX_QUEUE_SIZE = 16 * 1024 * 1024;
+
+function intIn(name: string, v: number | undefined, def: number, min: number, max: number): number {
+  const x = v ?? def;
+  if (!Number.isInteger(x) || x < min || x > max) {
+    throw new RangeError(`DeviceCore option ${name} must be an integer in ${min}..${max}, got ${x}`);
+  }
+  return x;
+}
+
+export function resolveOptions(opts: DeviceCoreOptions): ResolvedOptions {
+  if (typeof opts?.now !== 'function') throw new TypeError('DeviceCore needs a now() clock');
+  const firmware = opts.firmware ?? 'socket-offload-sim 0.1.0';
+  if (Buffer.byteLength(firmware, 'utf8') > 128)
+    throw new RangeError('firmware string longer than 128 bytes');
+  const logger = opts.logger ?? pino({ level: 'silent' });
+  let caps = opts.capabilities ?? IMPLEMENTED_CAPABILITIES;
+  if ((caps & ~IMPLEMENTED_CAPABILITIES) !== 0) {
+    logger.warn(
+      { requested: caps, implemented: IMPLEMENTED_CAPABILITIES },
+      'capabilities not implemented by DeviceCore are not advertised',
+    );
+    caps &= IMPLEMENTED_CAPABILITIES;
+  }
+  return {
+    slots: intIn('slots', opts.slots, 32, 1, Limits.maxSlots),
+    sendQueueSize: intIn('sendQueueSize', opts.sendQueueSize, 64 * 1024, MIN_QUEUE_SIZE, MAX_QUEUE_SIZE),
+    recvQueueSize: intIn('recvQueueSize', opts.recvQueueSize, 64 * 1024, MIN_QUEUE_SIZE, MAX_QUEUE_SIZE),
+    backlogMax: intIn('backlogMax', opts.backlogMax, 16, 1, 0xffff),
+    maxPayload: intIn(
+      'maxPayload',
+      opts.maxPayload,
+      Limits.defaultMaxPayloadTcp,
+      Limits.minMaxPayload,
+      Limits.maxPayloadAbsolute,
+    ),
+    firmware,
+    firmwareBuild: intIn('firmwareBuild', opts.firmwareBuild, 1, 0, 0xffffffff),
+    now: opts.now,
+    epoch: intIn('epoch', opts.epoch, 1, 1, 0xffffffff),
+    capabilities: caps >>> 0,
+    logger,
+    defects: { ...NO_DEFECTS, ...(opts.defects ?? {}) },
+    statusCoalesceMs: intIn('statusCoalesceMs', opts.statusCoalesceMs, 5, 0, 60_000),
+    closeTimeoutMs: intIn('closeTimeoutMs', opts.closeTimeoutMs, 0, 0, 0x7fffffff),
+    connectTimeoutMs: intIn('connectTimeoutMs', opts.connectTimeoutMs, 30_000, 1, 0xffffffff),
+  };
+}
