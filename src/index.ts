@@ -1,0 +1,194 @@
+/**
+ * socket-offload: run Node sockets on a network-offload board (or on the simulator).
+ *
+ *   import { openDevice } from 'socket-offload';
+ *   const dev = await openDevice('sim:');               // or 'tcp://127.0.0.1:7070', 'serial:///dev/ttyUSB0?baud=921600'
+ *   const sock = dev.createConnection({ host: '127.0.0.1', port: 80 }, () => sock.write('GET / HTTP/1.0\r\n\r\n'));
+ *   const srv = dev.createServer((conn) => conn.pipe(conn)).listen(8080, '127.0.0.1');
+ *   const udp = dev.createSocket('udp4');
+ *   dev.sockets;               // the mirror of the device's socket table
+ *   await dev.snapshot();      // the device's own view
+ *   await dev.readRegister('STATUS');
+ *   await dev.close();
+ */
+import type { Logger } from 'pino';
+import { Device, type DeviceOptions } from './device/index.js';
+import { Link, type LinkFraming, type LinkOptions } from './link/index.js';
+import { OffloadDevice, type SocketDefaults } from './sockets/index.js';
+import {
+  createTransport,
+  parseDeviceUrl,
+  type SimUrl,
+  type Transport,
+  type OpenTransportOptions,
+} from './transport/index.js';
+
+export interface OpenDeviceOptions {
+  /** Device URL: 'sim:[name][?slots=N&sendQueueSize=..&recvQueueSize=..&maxPayload=..&backlogMax=..]', 'tcp://host:port', 'serial:///dev/...?baud=...'. */
+  url?: string;
+  /** An already created transport (not yet opened, or open) instead of a URL; give `framing` too. */
+  transport?: Transport;
+  /** Link framing for `transport` (default 'tcp'); URLs choose it themselves (serial → 'serial' with ARQ). */
+  framing?: LinkFraming;
+  /** Wrap the transport before the link starts (e.g. a FaultTransport in tests). */
+  wrapTransport?: (t: Transport) => Transport;
+  /** pino logger; the device logs through a child { device: name }. Quiet by default. */
+  logger?: Logger;
+  /** Name in logs (default: the URL). */
+  name?: string;
+  /** Link start + HELLO must complete within this (ms). Default 5000. */
+  handshakeTimeoutMs?: number;
+  /** Default per-command response timeout (ms). Default 10000. */
+  requestTimeoutMs?: number;
+  /** Commands in flight at most (more wait in a queue). Default 64. */
+  maxInFlight?: number;
+  /** Link options (window, maxPayload, arq, heartbeatMs, deadTimeoutMs ...). */
+  link?: Partial<Omit<LinkOptions, 'role' | 'framing' | 'logger'>>;
+  /** Transport options for tcp:/serial: URLs. */
+  transportOptions?: Omit<OpenTransportOptions, 'logger'>;
+  /** In-process simulator options for 'sim:' (slots, queue sizes, faults, network ...); URL parameters override. */
+  sim?: Record<string, unknown>;
+  /** Socket defaults: receive window per stream socket, datagram window, listen backlog. */
+  sockets?: Partial<SocketDefaults>;
+}
+
+const SIM_NUMERIC_PARAMS = ['slots', 'sendQueueSize', 'recvQueueSize', 'maxPayload', 'backlogMax'] as const;
+
+function simOptionsFromUrl(url: SimUrl, base: Record<string, unknown>): Record<string, unknown> {
+  const o: Record<string, unknown> = { network: 'host', name: url.name, ...base };
+  for (const [k, v] of Object.entries(url.params)) {
+    const key = SIM_NUMERIC_PARAMS.find((p) => p.toLowerCase() === k.toLowerCase());
+    if (key) {
+      const n = Number(v);
+      if (!Number.isInteger(n)) throw new TypeError(`sim: parameter ${k} must be a whole number, got '${v}'`);
+      o[key] = n;
+    } else if (k.toLowerCase() === 'network') {
+      o.network = v;
+    } else if (k.toLowerCase() === 'loglevel') {
+      o.logLevel = v;
+    } else {
+      throw new TypeError(
+        `sim: unknown parameter '${k}' (known: ${[...SIM_NUMERIC_PARAMS, 'network', 'logLevel'].join(', ')})`,
+      );
+    }
+  }
+  return o;
+}
+
+/**
+ * Open a device: create and open the transport, start the link, HELLO. Rejects with E_OFFLOAD_NO_ANSWER (nothing
+ * answered), E_OFFLOAD_NOT_A_DEVICE (something answered, not this protocol), E_OFFLOAD_BAD_VERSION, or the
+ * transport's error (E_OFFLOAD_PORT_NOT_FOUND, E_OFFLOAD_CONNECT_REFUSED, E_OFFLOAD_BAD_URL ...).
+ */
+export async function openDevice(target: string | OpenDeviceOptions): Promise<OffloadDevice> {
+  const opts: OpenDeviceOptions = typeof target === 'string' ? { url: target } : target;
+  let transport: Transport;
+  let framing: LinkFraming = opts.framing ?? 'tcp';
+  let simulator: { close(): Promise<void> } | undefined;
+  let name = opts.name;
+  if (opts.transport) {
+    transport = opts.transport;
+    name ??= transport.description;
+  } else {
+    if (!opts.url) throw new TypeError('openDevice needs a URL (or { url } / { transport })');
+    const parsed = parseDeviceUrl(opts.url);
+    name ??= opts.url;
+    if (parsed.kind === 'sim') {
+      // The in-process simulator is opt-in by URL: the only place src reaches into sim/.
+      const sim = (await import('../sim/index.js')) as typeof import('../sim/index.js');
+      const simOpts = simOptionsFromUrl(parsed, opts.sim ?? {});
+      const inproc = sim.createInProcessDevice(simOpts as Parameters<typeof sim.createInProcessDevice>[0]);
+      simulator = inproc;
+      transport = inproc.transport;
+      framing = 'tcp';
+    } else {
+      const to: OpenTransportOptions = { ...(opts.transportOptions ?? {}) };
+      if (opts.logger) to.logger = opts.logger;
+      transport = createTransport(parsed, to);
+      framing = parsed.kind === 'serial' ? 'serial' : 'tcp';
+    }
+  }
+  if (opts.wrapTransport) transport = opts.wrapTransport(transport);
+  const closeAll = async () => {
+    await transport.close().catch(() => undefined);
+    await simulator?.close().catch(() => undefined);
+  };
+  try {
+    await transport.open();
+  } catch (err) {
+    await simulator?.close().catch(() => undefined);
+    throw err;
+  }
+  const handshakeTimeoutMs = opts.handshakeTimeoutMs ?? 5000;
+  const linkOpts: LinkOptions = {
+    role: 'host',
+    framing,
+    syncTimeoutMs: handshakeTimeoutMs,
+    ...(opts.link ?? {}),
+  };
+  if (opts.logger) linkOpts.logger = opts.logger;
+  const link = new Link(transport, linkOpts);
+  const devOpts: DeviceOptions = { name: name!, handshakeTimeoutMs, onClose: closeAll };
+  if (opts.logger) devOpts.logger = opts.logger;
+  if (opts.requestTimeoutMs !== undefined) devOpts.requestTimeoutMs = opts.requestTimeoutMs;
+  if (opts.maxInFlight !== undefined) devOpts.maxInFlight = opts.maxInFlight;
+  if (linkOpts.channel !== undefined) devOpts.channel = linkOpts.channel;
+  const device = new Device(link, devOpts);
+  await device.open();
+  const devInit: ConstructorParameters<typeof OffloadDevice>[2] = { simulator };
+  if (opts.sockets) devInit.defaults = opts.sockets;
+  const dev = new OffloadDevice(device, transport, devInit);
+  // Sockets a previous host left on the device (same epoch, e.g. after a host restart) are closed (§8.2).
+  await dev.sync().catch((err: unknown) => device.log.warn({ err }, 'initial reconciliation failed'));
+  return dev;
+}
+
+export { OffloadError, isOffloadError } from './errors.js';
+export {
+  Device,
+  DeviceError,
+  DeviceErrorCode,
+  type DeviceEvents,
+  type DeviceInfo,
+  type DeviceOptions,
+  type DeviceResetInfo,
+  type DeviceSnapshot,
+  DeviceStatusError,
+  type RegisterRef,
+  statusToCode,
+} from './device/index.js';
+export {
+  ALL_ENTRY_FIELDS,
+  type CreateConnectionOptions,
+  diffTables,
+  type DiffOptions,
+  formatDifferences,
+  LEVEL_FIELDS,
+  type MirrorEntry,
+  MIRRORED_FIELDS,
+  type OffloadConnectOptions,
+  OffloadDevice,
+  type OffloadDeviceEvents,
+  type OffloadListenOptions,
+  OffloadServer,
+  type OffloadServerOptions,
+  OffloadSocket,
+  type OffloadSocketOptions,
+  OffloadUdpSocket,
+  type OffloadUdpOptions,
+  type RemoteInfo,
+  SocketError,
+  SocketTable,
+  type SocketTableEvents,
+  type TableDifference,
+} from './sockets/index.js';
+export { LinkError, LinkErrorCode } from './link/index.js';
+export { TransportError, TransportErrorCode, parseDeviceUrl } from './transport/index.js';
+export type { Addr, SocketEntry } from './protocol/index.js';
+export {
+  Capability,
+  ConditionFlag,
+  SOCKET_STATUS_NAME,
+  SocketStatus,
+  StatusCode,
+} from './protocol/index.js';
