@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { Link, type LinkError, type LinkOptions } from '../../src/link/index.js';
-import { BaseTransport, type Transport, type TransportState } from '../../src/transport/index.js';
+import { BaseTransport, type Transport } from '../../src/transport/index.js';
+import type { TransportState } from '../../src/transport/transport.js';
 import { Prng } from '../../src/transport/prng.js';
 
 export function sha256(...parts: Uint8Array[]): string {
