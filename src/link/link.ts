@@ -537,7 +537,13 @@ export class Link extends EventEmitter<LinkEvents> {
    * Encodes one frame and writes it, or (`batched`, MSG frames from the pump) adds it to the batch that
    * flush() writes in one transport write. Returns false once the transport asked us to wait for 'drain'.
    */
-  private writeFrame(type: number, seq: number, payload: Uint8Array, leadingDelimiter = false, batched = false): boolean {
+  private writeFrame(
+    type: number,
+    seq: number,
+    payload: Uint8Array,
+    leadingDelimiter = false,
+    batched = false,
+  ): boolean {
     const arq = this.agreed?.arq === true && this.state === 'up';
     const carriesAck = type !== FrameType.SYNC && type !== FrameType.SYNC_ACK;
     const ack = arq && carriesAck ? this.rcvNext : 0;
@@ -569,7 +575,8 @@ export class Link extends EventEmitter<LinkEvents> {
   /** Writes the pending batch of MSG frames, if any. */
   private flush(): boolean {
     if (this.batch.length === 0) return this.writable;
-    const wire = this.batch.length === 1 ? (this.batch[0] as Buffer) : Buffer.concat(this.batch, this.batchBytes);
+    const wire =
+      this.batch.length === 1 ? (this.batch[0] as Buffer) : Buffer.concat(this.batch, this.batchBytes);
     this.batch = [];
     this.batchBytes = 0;
     return this.write(wire);
