@@ -32,6 +32,10 @@ export const TransportErrorCode = {
   NOT_OPEN: 'E_OFFLOAD_NOT_OPEN',
   /** write()/open() after the transport closed (transports are single-use once closed). */
   TRANSPORT_CLOSED: 'E_OFFLOAD_TRANSPORT_CLOSED',
+  /** RFC 2217: the server refused COM-PORT-OPTION or binary transmission (a plain telnet server, not ser2net's telnet(rfc2217)). */
+  RFC2217_REFUSED: 'E_OFFLOAD_RFC2217_REFUSED',
+  /** RFC 2217: the server did not answer the telnet negotiation or a COM-port command in time (a raw TCP port? use tcp://). */
+  RFC2217_NO_ANSWER: 'E_OFFLOAD_RFC2217_NO_ANSWER',
 } as const;
 
 export type TransportErrorCode = (typeof TransportErrorCode)[keyof typeof TransportErrorCode];
