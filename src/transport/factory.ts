@@ -1,4 +1,5 @@
 import { TransportError, TransportErrorCode } from './errors.js';
+import { Rfc2217Transport, type Rfc2217TransportOptions, rfc2217OptionsFromUrl } from './rfc2217.js';
 import { SerialTransport, type SerialTransportOptions } from './serial.js';
 import { TcpTransport } from './tcp.js';
 import type { Transport, TransportLogOptions } from './transport.js';
@@ -9,10 +10,12 @@ export interface OpenTransportOptions extends TransportLogOptions {
   serial?: Partial<Omit<SerialTransportOptions, 'path' | 'logger' | 'description'>>;
   /** Overrides the URL's TCP settings. */
   tcp?: { connectTimeoutMs?: number; noDelay?: boolean };
+  /** Overrides the URL's RFC 2217 settings (line settings, timeouts, notification masks). */
+  rfc2217?: Partial<Omit<Rfc2217TransportOptions, 'host' | 'port' | 'logger' | 'description'>>;
 }
 
 /**
- * Creates (does not open) the transport for a serial: or tcp: URL. Other kinds (sim:, pcie:, rfc2217:) are
+ * Creates (does not open) the transport for a serial:, tcp: or rfc2217: URL. Other kinds (sim:, pcie:) are
  * valid URLs but opened by other layers: they get E_OFFLOAD_UNSUPPORTED_URL; malformed URLs E_OFFLOAD_BAD_URL.
  */
 export function createTransport(url: string | DeviceUrl, options: OpenTransportOptions = {}): Transport {
@@ -43,11 +46,18 @@ export function createTransport(url: string | DeviceUrl, options: OpenTransportO
         description,
         ...logger,
       });
+    case 'rfc2217':
+      return new Rfc2217Transport({
+        ...rfc2217OptionsFromUrl(parsed, description),
+        ...options.rfc2217,
+        description,
+        ...logger,
+      });
     default:
       throw new TransportError(
         TransportErrorCode.UNSUPPORTED_URL,
         `${description}: '${parsed.kind}:' devices are not byte-stream transports; open them through the ${
-          parsed.kind === 'sim' ? 'simulator' : parsed.kind === 'pcie' ? 'PCIe' : 'RFC 2217'
+          parsed.kind === 'sim' ? 'simulator' : 'PCIe'
         } layer`,
         { url: description, kind: parsed.kind },
       );

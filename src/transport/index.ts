@@ -52,3 +52,13 @@ export {
 } from './fault.js';
 export { Prng, mulberry32 } from './prng.js';
 export { createTransport, openTransport, type OpenTransportOptions } from './factory.js';
+export {
+  Rfc2217Transport,
+  type Rfc2217TransportOptions,
+  type Rfc2217Events,
+  type LineSettings,
+  type LineState,
+  type ModemState,
+  type FlowControl,
+  rfc2217OptionsFromUrl,
+} from './rfc2217.js';
