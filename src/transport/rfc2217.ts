@@ -758,19 +758,26 @@ export class Rfc2217Transport extends BaseTransport {
       new TransportError(TransportErrorCode.LINK_DOWN, `connection to ${this.description} closed`, {
         url: this.description,
       });
-    this.rejectPending(reason);
     if (this.state === 'opening') {
-      this.abortNegotiation?.(
-        new TransportError(
-          TransportErrorCode.CONNECT_FAILED,
-          `${this.description}: the server closed the connection during telnet negotiation (${reason.message}); ` +
-            'is the port already in use by another client?',
-          { url: this.description },
-          { cause: reason },
-        ),
+      // ser2net hangs up with a text line when it cannot open the port ("Port already in use").
+      const said = Buffer.concat(this.early)
+        .toString('latin1')
+        .replace(/[^\x20-\x7e]+/g, ' ')
+        .trim()
+        .slice(0, 200);
+      const failure = new TransportError(
+        TransportErrorCode.CONNECT_FAILED,
+        `${this.description}: the server closed the connection while opening` +
+          (said ? ` saying '${said}'` : ` (${reason.message})`) +
+          '; is the serial port in use by another client, or missing on the server?',
+        { url: this.description, serverSaid: said },
+        { cause: reason },
       );
+      this.rejectPending(failure);
+      this.abortNegotiation?.(failure);
       return;
     }
+    this.rejectPending(reason);
     this.finish(reason);
   }
 

@@ -30,6 +30,8 @@ export interface Ser2netOptions {
   baud?: number;
   /** Port to listen on; default a free one. */
   port?: number;
+  /** A new client takes the port over from the connected one (ser2net's kickolduser). Default true. */
+  kickOldUser?: boolean;
   /** Wait at most this long for ser2net to listen. Default 5000. */
   timeoutMs?: number;
 }
@@ -77,13 +79,13 @@ function listening(port: number): boolean {
   }
 }
 
-export function ser2netConfig(port: number, device: string, baud: number): string {
+export function ser2netConfig(port: number, device: string, baud: number, kickOldUser = true): string {
   return [
     'connection: &offload',
     `  accepter: telnet(rfc2217),tcp,127.0.0.1,${port}`,
     `  connector: serialdev,${device},${baud}n81,local`,
     '  options:',
-    '    kickolduser: true',
+    `    kickolduser: ${kickOldUser}`,
     '    chardelay: false',
     '    mdns: false',
     '',
@@ -97,7 +99,13 @@ export async function startSer2net(options: Ser2netOptions): Promise<Ser2net> {
   for (let attempt = 0; attempt < 3; attempt++) {
     const port = options.port ?? (await freePort());
     try {
-      return await startOnce(port, options.device, options.baud ?? 115200, timeoutMs);
+      return await startOnce(
+        port,
+        options.device,
+        options.baud ?? 115200,
+        options.kickOldUser ?? true,
+        timeoutMs,
+      );
     } catch (err) {
       lastError = err as Error;
       if (options.port !== undefined) break; // a fixed port: no point retrying
@@ -106,10 +114,16 @@ export async function startSer2net(options: Ser2netOptions): Promise<Ser2net> {
   throw lastError as Error;
 }
 
-async function startOnce(port: number, device: string, baud: number, timeoutMs: number): Promise<Ser2net> {
+async function startOnce(
+  port: number,
+  device: string,
+  baud: number,
+  kickOldUser: boolean,
+  timeoutMs: number,
+): Promise<Ser2net> {
   const dir = mkdtempSync(join(tmpdir(), 'offload-ser2net-'));
   const config = join(dir, 'ser2net.yaml');
-  writeFileSync(config, ser2netConfig(port, device, baud));
+  writeFileSync(config, ser2netConfig(port, device, baud, kickOldUser));
   const child: ChildProcess = spawn('ser2net', ['-n', '-u', '-P', join(dir, 'ser2net.pid'), '-c', config], {
     stdio: ['ignore', 'pipe', 'pipe'],
   });

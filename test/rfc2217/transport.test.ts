@@ -262,7 +262,7 @@ describe('Rfc2217Transport open', () => {
     );
     await expect(openTransport(`rfc2217://127.0.0.1:${srv.port}`)).rejects.toMatchObject({
       code: TransportErrorCode.CONNECT_FAILED,
-      message: expect.stringMatching(/closed the connection during telnet negotiation/),
+      message: expect.stringMatching(/closed the connection while opening saying 'Port already in use'/),
     });
   });
 
