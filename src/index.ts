@@ -24,7 +24,7 @@ import {
 } from './transport/index.js';
 
 export interface OpenDeviceOptions {
-  /** Device URL: 'sim:[name][?slots=N&sendQueueSize=..&recvQueueSize=..&maxPayload=..&backlogMax=..]', 'tcp://host:port', 'serial:///dev/...?baud=...'. */
+  /** Device URL: 'sim:[name][?slots=N&sendQueueSize=..&recvQueueSize=..&maxPayload=..&backlogMax=..]', 'tcp://host:port', 'serial:///dev/...?baud=...', 'rfc2217://host:port?baud=...'. */
   url?: string;
   /** An already created transport (not yet opened, or open) instead of a URL; give `framing` too. */
   transport?: Transport;
@@ -44,7 +44,7 @@ export interface OpenDeviceOptions {
   maxInFlight?: number;
   /** Link options (window, maxPayload, arq, heartbeatMs, deadTimeoutMs ...). */
   link?: Partial<Omit<LinkOptions, 'role' | 'framing' | 'logger'>>;
-  /** Transport options for tcp:/serial: URLs. */
+  /** Transport options for tcp:/serial:/rfc2217: URLs. */
   transportOptions?: Omit<OpenTransportOptions, 'logger'>;
   /** In-process simulator options for 'sim:' (slots, queue sizes, faults, network ...); URL parameters override. */
   sim?: Record<string, unknown>;
@@ -105,7 +105,8 @@ export async function openDevice(target: string | OpenDeviceOptions): Promise<Of
       const to: OpenTransportOptions = { ...(opts.transportOptions ?? {}) };
       if (opts.logger) to.logger = opts.logger;
       transport = createTransport(parsed, to);
-      framing = parsed.kind === 'serial' ? 'serial' : 'tcp';
+      // A board behind RFC 2217 (ser2net) is still on a serial line: serial framing with ARQ.
+      framing = parsed.kind === 'serial' || parsed.kind === 'rfc2217' ? 'serial' : 'tcp';
     }
   }
   if (opts.wrapTransport) transport = opts.wrapTransport(transport);
