@@ -209,7 +209,7 @@ export class DeviceCore {
     if (ch.seq === 0)
       this.core.emit(channel, 'BOOT', { reason: BootReason[core.bootReason], slots: core.opts.slots });
     const { opcode, tag } = peekHeader(bytes);
-    if (bytes.length > ch.maxPayload) {
+    if (bytes.length === 0 || bytes.length > ch.maxPayload) {
       this.undecodable(channel, tag, 'E_BAD_LENGTH', opcode);
       return;
     }

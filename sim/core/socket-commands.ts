@@ -350,7 +350,11 @@ const getopt: Handler<'GETOPT'> = (core, s, body, r) => {
 const update: Handler<'UPDATE'> = (_core, s, body, r) => {
   s.refresh();
   if (body.status !== 0xff && body.status !== s.status) return r.fail('E_BAD_STATE');
-  if ((body.setFlags & ~HOST_SETTABLE_FLAGS) !== 0 || (body.clearFlags & ~HOST_CLEARABLE_FLAGS) !== 0) {
+  if (
+    (body.setFlags & ~HOST_SETTABLE_FLAGS) !== 0 ||
+    (body.clearFlags & ~HOST_CLEARABLE_FLAGS) !== 0 ||
+    (body.setFlags & body.clearFlags) !== 0
+  ) {
     return r.fail('E_INVALID');
   }
   s.flags = (s.flags | body.setFlags) & ~body.clearFlags;

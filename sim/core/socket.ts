@@ -16,7 +16,6 @@ import {
   SocketType,
 } from '../../src/protocol/index.js';
 import { ByteQueue, DatagramQueue } from './queues.js';
-import { isAllowed } from './transitions.js';
 
 /** A network operation whose outcome the socket (and its deferred response) waits for. */
 export type PendingOp =
@@ -169,16 +168,6 @@ export class Socket {
   /** A TCP connection handle that still carries data. */
   get connLive(): boolean {
     return this.handleKind === 'tcp' && this.handleLive;
-  }
-
-  /** Could a SEND/SENDTO be accepted now (status per the table, and not shut or closing)? */
-  canSend(): boolean {
-    if (this.closing || this.hasFlag(ConditionFlag.WRITE_SHUT)) return false;
-    if (this.isStream) {
-      if (!isAllowed('SEND', this.type, this.status)) return false;
-      return this.status !== SocketStatus.DISCONNECTED || (this.lastError === 0 && this.connLive);
-    }
-    return isAllowed('SEND', this.type, this.status) || isAllowed('SENDTO', this.type, this.status);
   }
 
   /** Recomputes the derived status (CONNECTED/SENDING/RECEIVING) and flags from the queues. */
