@@ -11,23 +11,26 @@
  * await link.close();                        // idempotent; closes the transport (unless closeTransport: false)
  * ```
  *
- * **Start / restart.** start() sends SYNC {nonce, window, arq, maxPayload} (random nonce per Link) and
- * repeats it every 250 ms until the link is up. A side that receives a SYNC answers SYNC_ACK {nonce = own,
- * peerNonce = echo, window = min, arq = either, maxPayload = min} and is up (sequence numbers 0 both ways);
- * a side that receives a SYNC_ACK echoing its nonce is up with the parameters in it. Both sides may SYNC
- * at once: each answers the other, the parameters are symmetric, the SYNC_ACKs that follow change nothing.
- * While up, a SYNC with the same peer nonce is only answered (the peer has not heard our SYNC_ACK yet and
- * has exchanged nothing); a SYNC with a new nonce means the peer restarted: the link answers, drops what is
- * in flight and queued (counters.messagesDropped), restarts the sequence numbers and emits 'reset'.
- * Frames other than SYNC / SYNC_ACK are ignored until up. Our own SYNC coming back (same nonce) is an echo.
+ * **Start / restart** (PROTOCOL.md §4.2). start() sends SYNC {nonce, window, arq, maxPayload} (random nonce
+ * per Link) at once and every 250 ms until a SYNC_ACK echoing its nonce arrives (also after the link is up).
+ * A side that receives a SYNC answers SYNC_ACK {nonce = own, peerNonce = echo, window = min, arq = either,
+ * maxPayload = min} (out-of-range offers clamped) and is up, sequence numbers 0 both ways; a side that
+ * receives a SYNC_ACK echoing its nonce is up with the values in it. Both sides may SYNC at once: each answers
+ * the other, the values are symmetric, the crossing SYNC_ACKs change nothing. While up, a SYNC with the same
+ * peer nonce is only answered (a repeat: the peer has exchanged nothing yet); a SYNC, or a SYNC_ACK to our
+ * SYNC, with a new nonce means the peer restarted: the link drops what is in flight and queued
+ * (counters.messagesDropped), restarts the sequence numbers and emits 'reset'. Until up, frames other than
+ * SYNC / SYNC_ACK are ignored. Our own SYNC coming back (same nonce) is an echo.
  * start() rejects E_OFFLOAD_NO_ANSWER after syncTimeoutMs (host default 3000; device default 0 = wait for
  * a host forever), E_OFFLOAD_NOT_A_DEVICE when bytes came back but no frame of a device (garbage, or our
  * own SYNCs echoed three times: a looped-back line).
  *
  * **ARQ on** (serial default; forced on over TCP with `arq: true`). MSG seq 0,1,2… mod 65536; every frame's
  * ack is the next seq expected. At most `window` MSG frames unacknowledged. The receiver takes only the
- * next expected seq (go-back-N): beyond a gap → NAK(ack = expected), once per retransmission round;
- * duplicates → discarded and ACKed. The sender retransmits everything unacknowledged from the oldest when
+ * next expected seq (go-back-N): beyond a gap → NAK(ack = expected) once per gap and retransmission round
+ * (again only when a frame at or below the highest seen since the NAK shows the sender went back and the
+ * expected frame was lost again: without this a lost retransmission costs a whole RTO); duplicates →
+ * discarded and ACKed. The sender retransmits everything unacknowledged from the oldest when
  * the RTO expires (initial max(rtoMinMs 200, 4 frame times at bitRate), doubling to rtoMaxMs 2000, back to
  * the initial value on progress; measured afresh when the transport drains) and at once from `ack` on a NAK.
  * A bare ACK goes out when no MSG carried the ack within ackDelayMs (10) or after window/2 receptions.
@@ -36,7 +39,8 @@
  * **Liveness.** A HEARTBEAT after heartbeatMs (1000) without sending anything; the receiver answers ACK.
  * No valid frame for deadTimeoutMs (3000) → 'down' E_OFFLOAD_LINK_DOWN. Transport 'close' → 'down' with the
  * transport's code (E_OFFLOAD_PORT_VANISHED …), the TransportError as cause. 'down' is emitted only after
- * the link was up (a failed start rejects start() instead); after it the Link is dead: make a new one.
+ * the link was up (a failed start rejects start() instead); after it the Link is dead: the layer above makes
+ * a new Link (a new incarnation with a new nonce, PROTOCOL.md §4.5).
  *
  * **Backpressure.** send() always takes the message (copied) into the send queue and returns false once
  * queued-but-unsent bytes reach highWaterMark (256 KiB); 'drain' when they fall to half of it. Frames go

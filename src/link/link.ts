@@ -185,6 +185,10 @@ function checkInt(name: string, value: number, min: number, max: number): number
   return value;
 }
 
+function clamp(v: number, min: number, max: number): number {
+  return Math.min(max, Math.max(min, v));
+}
+
 function checkMs(name: string, value: number, min = 0): number {
   if (!Number.isFinite(value) || value < min) {
     throw new LinkError(
@@ -278,6 +282,8 @@ export class Link extends EventEmitter<LinkEvents> {
   private attached = false;
   /** Valid frames of any channel that were not our own echoes: the peer speaks the protocol. */
   private framesFromPeer = 0;
+  /** A SYNC_ACK echoing our nonce arrived: stop repeating SYNC. */
+  private ownSyncAcked = false;
 
   // Send side.
   private queue: Buffer[] = [];
@@ -602,11 +608,12 @@ export class Link extends EventEmitter<LinkEvents> {
   // ---- SYNC exchange -----------------------------------------------------------------------------
 
   private sendSync(): void {
-    if (this.state !== 'syncing') return;
+    if (this.state !== 'syncing' && !(this.state === 'up' && !this.ownSyncAcked)) return;
     this.counters.syncsSent++;
     this.writeFrame(FrameType.SYNC, 0, encodeSync({ nonce: this.nonce, ...this.offer }), true);
   }
 
+  /** PROTOCOL.md §4.2 step 2. */
   private onSync(frame: Frame): void {
     let sync: SyncPayload;
     try {
@@ -627,16 +634,12 @@ export class Link extends EventEmitter<LinkEvents> {
       return;
     }
     this.framesFromPeer++;
-    if (sync.window < 1 || sync.window > Limits.maxWindow || sync.maxPayload < Limits.minMaxPayload) {
-      this.counters.ignoredFrames++;
-      this.log.warn({ sync }, 'SYNC with parameters out of range ignored');
-      return;
-    }
     this.heard();
+    // Out-of-range offers are clamped to the nearest valid value (§4.1).
     const agreed = agreeParams(this.offer, {
-      window: sync.window,
+      window: clamp(sync.window, 1, Limits.maxWindow),
       arq: sync.arq ? 1 : 0,
-      maxPayload: sync.maxPayload,
+      maxPayload: clamp(sync.maxPayload, Limits.minMaxPayload, Limits.maxPayloadAbsolute),
     });
     this.writeFrame(
       FrameType.SYNC_ACK,
@@ -650,10 +653,11 @@ export class Link extends EventEmitter<LinkEvents> {
     } else if (this.agreed && sync.nonce !== this.agreed.peerNonce) {
       this.peerRestarted(params);
     }
-    // Same nonce while up: the peer has not heard our SYNC_ACK yet (or they crossed). It has accepted
-    // nothing from us and sent us nothing, so our sequence state is already right: answering is enough.
+    // Same nonce while up: a repeat (the peer has not heard our SYNC_ACK yet, or the SYNCs crossed). It has
+    // accepted nothing from us and sent us nothing, so our sequence state is right: answering is enough.
   }
 
+  /** PROTOCOL.md §4.2 step 3. */
   private onSyncAck(frame: Frame): void {
     let ack: ReturnType<typeof decodeSyncAck>;
     try {
@@ -668,33 +672,32 @@ export class Link extends EventEmitter<LinkEvents> {
     }
     this.framesFromPeer++;
     if (ack.peerNonce !== this.nonce) {
-      // Answers an earlier incarnation of ours (or someone else): not for us.
+      // Answers an earlier incarnation of ours (or someone else): stale.
       this.counters.ignoredFrames++;
       return;
     }
     this.heard();
-    if (this.state !== 'syncing') {
-      // Up already (we answered the peer's SYNC, or a repeated answer): nothing new; a different nonce here
-      // can only be a stale frame, since a restarted peer announces itself with SYNC.
-      return;
-    }
+    this.ownSyncAcked = true;
+    if (this.syncTimer) clearInterval(this.syncTimer);
+    this.syncTimer = undefined;
+    if (this.state === 'up' && this.agreed?.peerNonce === ack.nonce) return; // the SYNCs crossed: nothing new
+    // Adopt the agreed values, kept within what we offered.
     const o = this.offer;
-    if (
-      ack.window < 1 ||
-      ack.window > o.window ||
-      ack.maxPayload < Limits.minMaxPayload ||
-      ack.maxPayload > o.maxPayload ||
-      (o.arq === 1 && ack.arq !== 1)
-    ) {
-      this.counters.ignoredFrames++;
-      this.log.warn({ ack, offer: o }, 'SYNC_ACK with parameters we did not offer: ignored');
-      return;
-    }
-    this.goUp({ window: ack.window, maxPayload: ack.maxPayload, arq: ack.arq !== 0, peerNonce: ack.nonce });
+    const params: LinkParams = {
+      window: clamp(ack.window, 1, o.window),
+      maxPayload: clamp(ack.maxPayload, Limits.minMaxPayload, o.maxPayload),
+      arq: ack.arq !== 0 || o.arq === 1,
+      peerNonce: ack.nonce,
+    };
+    if (this.state === 'syncing') this.goUp(params);
+    else this.peerRestarted(params); // a new peer incarnation answered our SYNC
   }
 
   private goUp(params: LinkParams): void {
-    this.clearSyncTimers();
+    // Keep repeating our own SYNC until it is acknowledged (§4.2); the start deadline is over.
+    if (this.syncDeadline) clearTimeout(this.syncDeadline);
+    this.syncDeadline = undefined;
+    if (this.ownSyncAcked) this.clearSyncTimers();
     this.state = 'up';
     this.applyParams(params);
     this.resetSequences();

@@ -1,7 +1,15 @@
 /** The link over the in-process transport pair, with the transport layer's FaultTransport and junk injection. */
 import { afterEach, describe, expect, it } from 'vitest';
 import { Link, LinkError, LinkErrorCode } from '../../src/link/index.js';
-import { encodeSerialFrame, FrameType } from '../../src/protocol/index.js';
+import {
+  decodeSync,
+  encodeSerialFrame,
+  encodeSync,
+  encodeSyncAck,
+  type Frame,
+  FrameType,
+  SerialDeframer,
+} from '../../src/protocol/index.js';
 import { createTransportPair, FaultTransport, type Transport } from '../../src/transport/index.js';
 import { Prng } from '../../src/transport/prng.js';
 import {
@@ -99,6 +107,65 @@ describe('link over an in-process pair', () => {
       await Promise.all([gotD.done, gotH.done]);
       expect(host.counters.resets + device.counters.resets).toBe(0);
     }
+  });
+
+  it('SYNC rules against a scripted peer: clamping, repeating SYNC until acknowledged, reset by a new SYNC_ACK', async () => {
+    const [a, b] = createTransportPair();
+    track(b);
+    const heard: Frame[] = [];
+    const deframer = new SerialDeframer(65535);
+    b.on('data', (d) => {
+      for (const o of deframer.push(d)) if (o.kind === 'frame') heard.push(o.frame);
+    });
+    const frame = (type: number, payload: Uint8Array) =>
+      encodeSerialFrame({ channel: 0, type, seq: 0, ack: 0, flags: 0, payload });
+    const syncs = () => heard.filter((f) => f.type === FrameType.SYNC).length;
+    const host = track(new Link(a, { role: 'host', framing: 'serial', syncIntervalMs: 20 }));
+    const started = host.start();
+    await until(() => syncs() > 0, 1000, 'first SYNC');
+    const hostNonce = decodeSync(heard.find((f) => f.type === FrameType.SYNC)!.payload).nonce;
+    // The peer offers out-of-range values: clamped to window 1 and maxPayload 256, not ignored.
+    b.write(frame(FrameType.SYNC, encodeSync({ nonce: 0xaaaa, window: 0, arq: 0, maxPayload: 10 })));
+    const p = await started;
+    expect(p).toEqual({ window: 1, maxPayload: 256, arq: true, peerNonce: 0xaaaa });
+    await until(() => heard.some((f) => f.type === FrameType.SYNC_ACK), 1000, 'SYNC_ACK from the host');
+    // Up by answering, but our own SYNC was never acknowledged: it keeps coming.
+    const before = syncs();
+    await sleep(100);
+    expect(syncs()).toBeGreaterThan(before);
+    // A repeat SYNC from the same peer is answered and changes nothing.
+    b.write(frame(FrameType.SYNC, encodeSync({ nonce: 0xaaaa, window: 0, arq: 0, maxPayload: 10 })));
+    b.write(
+      frame(
+        FrameType.SYNC_ACK,
+        encodeSyncAck({ nonce: 0xaaaa, peerNonce: hostNonce, window: 1, arq: 1, maxPayload: 256 }),
+      ),
+    );
+    await sleep(60);
+    expect(host.counters.resets).toBe(0);
+    const settled = syncs();
+    await sleep(100);
+    expect(syncs()).toBe(settled); // acknowledged: no more SYNC
+    // A SYNC_ACK to our nonce from a new incarnation: the peer restarted.
+    const resets: number[] = [];
+    host.on('reset', (r) => resets.push(r.peerNonce));
+    b.write(
+      frame(
+        FrameType.SYNC_ACK,
+        encodeSyncAck({ nonce: 0xbbbb, peerNonce: hostNonce, window: 4, arq: 1, maxPayload: 512 }),
+      ),
+    );
+    // ... and a stale one answering someone else's nonce is ignored.
+    b.write(
+      frame(
+        FrameType.SYNC_ACK,
+        encodeSyncAck({ nonce: 0xcccc, peerNonce: 12345, window: 4, arq: 1, maxPayload: 512 }),
+      ),
+    );
+    await until(() => resets.length > 0, 1000, 'reset');
+    await sleep(30);
+    expect(resets).toEqual([0xbbbb]);
+    expect(host.params).toEqual({ window: 4, maxPayload: 512, arq: true, peerNonce: 0xbbbb });
   });
 
   it('8 MiB (4 MiB each way at once) arrive byte-exact and in order through 1e-3 byte corruption and 1% frame loss', async () => {
