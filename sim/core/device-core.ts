@@ -80,6 +80,11 @@ export class DeviceCore {
 
   /** One raw message (a frame's payload) from the host on `channel`. Never throws. */
   handleHostMessage(channel: number, bytes: Uint8Array): void {
+    if (!Number.isInteger(channel) || channel < 0 || channel > 255 || !(bytes instanceof Uint8Array)) {
+      this.core.counters.undecodable++;
+      this.core.log.warn({ channel }, 'message on an invalid channel, or not bytes: dropped');
+      return;
+    }
     this.run(() => this.hostMessage(channel, bytes));
   }
 

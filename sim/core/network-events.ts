@@ -231,7 +231,7 @@ function connectionLost(core: CoreState, s: Socket, error: StatusCodeName | unde
     // The send queue is dropped; nothing more can be sent.
     s.sendQueued = 0;
     s.udpInFlight.length = 0;
-    if (s.status !== SocketStatus.SHUTDOWN) s.status = SocketStatus.DISCONNECTED;
+    s.status = SocketStatus.DISCONNECTED;
     core.setError(s, error);
   } else if (isEstablished(s.status)) {
     // A clean close we were not told about with peer-end: treat as FIN.

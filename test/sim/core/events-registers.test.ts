@@ -204,3 +204,46 @@ describe('registers', () => {
     expect(rig.host.query(0x0100).status).toBe(SocketStatus.UNCONNECTED);
   });
 });
+
+describe('status announcements', () => {
+  it('minor changes (CONNECTED/SENDING, READABLE...) are coalesced and flushed by tick; major ones are at once', () => {
+    const rig = makeRig({ autoTick: false, statusCoalesceMs: 10 });
+    const { core, host, net } = rig;
+    net.echoServer('10.0.0.99:7');
+    const id = connectTcp(rig, '10.0.0.99:7', 0);
+    expect(host.mirror.get(id)?.status).toBe(SocketStatus.CONNECTED);
+    host.ok('SEND', { id, data: Buffer.from('abc') });
+    net.advance(20);
+    // Data waits for credit: RECEIVING + READABLE, not yet announced.
+    expect(host.query(id).status).toBe(SocketStatus.RECEIVING);
+    expect(host.mirror.get(id)?.status).toBe(SocketStatus.CONNECTED);
+    const deadline = core.nextDeadline();
+    expect(deadline).toBeDefined();
+    core.tick(deadline! - 1);
+    expect(host.mirror.get(id)?.status).toBe(SocketStatus.CONNECTED);
+    core.tick(deadline!);
+    expect(host.mirror.get(id)?.status).toBe(SocketStatus.RECEIVING);
+    expect(core.nextDeadline()).toBeUndefined();
+    // A peer reset (major) is announced at once, whatever the coalescing.
+    net.remove('10.0.0.99:7');
+    const statuses = host.eventsNamed('STATUS').length;
+    host.ok('SHUTDOWN', { id, how: 2 });
+    expect(host.eventsNamed('STATUS').length).toBe(statuses + 1);
+    expect(host.mirror.get(id)?.status).toBe(SocketStatus.SHUTDOWN);
+  });
+
+  it('a reset in SHUTDOWN moves to DISCONNECTED with ECONNRESET', () => {
+    const rig = makeRig();
+    const { host, net } = rig;
+    const l = openTcp(host);
+    const port = host.ok('LISTEN', { id: l, backlog: 1 }).local.port;
+    const client = net.connect(`10.0.0.1:${port}`);
+    net.advance(10);
+    const id = host.ok('ACCEPT', { id: l, recvCredit: 100 }).newId;
+    host.ok('SHUTDOWN', { id, how: 2 });
+    client.reset();
+    net.advance(10);
+    expect(host.mirror.get(id)).toMatchObject({ status: SocketStatus.DISCONNECTED, lastError: 17 });
+    expect(host.violations).toEqual([]);
+  });
+});

@@ -190,6 +190,18 @@ describe('fuzz', () => {
     );
   });
 
+  it('invalid channels and non-byte input are dropped without throwing', () => {
+    const { rig } = fuzzRig();
+    const snap = rig.host.snapshotBytes();
+    for (const ch of [-1, 256, 1.5, Number.NaN]) {
+      expect(() => rig.core.handleHostMessage(ch, Buffer.from([2, 0, 1, 0]))).not.toThrow();
+    }
+    expect(() => rig.core.handleHostMessage(0, 'PING' as unknown as Uint8Array)).not.toThrow();
+    expect(() => rig.core.handleHostMessage(0, undefined as unknown as Uint8Array)).not.toThrow();
+    expect(rig.host.snapshotBytes().equals(snap)).toBe(true);
+    expect(rig.core.counters.internalErrors).toBe(0);
+  });
+
   it('network events with unknown or stale handles are ignored', () => {
     const { rig, ids } = fuzzRig();
     const snap = rig.host.snapshotBytes();
