@@ -1,6 +1,33 @@
 /**
  * The simulated device: DeviceCore and the pieces it is made of.
  * See device-core.ts for the contract; PROTOCOL.md for the behaviour it implements.
+ *
+ * Files: options.ts (configuration, defect modes), socket-table.ts (slots, ids, handles), socket.ts (one entry
+ * FIG 48, derived status and flags), queues.ts (receive queues), transitions.ts (TRANSITIONS interpreter),
+ * commands.ts / socket-commands.ts (command handlers), network-events.ts (NetworkEvent handlers),
+ * core-state.ts (events and sequencing, credits, STATUS announcements, termination, reset), registers.ts
+ * (register plane and socket-table window), device-core.ts (the facade: dispatch, input queue, tick).
+ *
+ * Choices where PROTOCOL.md leaves room (documented here so hosts and the conformance kit know them):
+ * - BOOT (seq 1) goes out when the server reports the link up (channelUp) or, failing that, just before the
+ *   channel's first message is processed in an epoch.
+ * - Minor status changes (CONNECTED/SENDING/RECEIVING, READABLE, WRITABLE, SEND_BLOCKED, RECV_BLOCKED) are
+ *   coalesced for statusCoalesceMs (default 5) and announced from tick(); everything else (and READABLE
+ *   clearing after the peer's FIN, i.e. end of stream) at once. At quiet moments the host mirror equals a
+ *   SNAPSHOT. nextDeadline() says when tick() has work.
+ * - SEND_CREDIT is batched: granted when ≥ 1/4 of the queue is free to grant, when the queue empties, or
+ *   from tick() after statusCoalesceMs.
+ * - TCP receive: the device pauses the connection (tcp-pause) when its receive queue is full and resumes
+ *   when ≥ 1/4 of it is free again. UDP cannot be paused: a datagram that does not fit the receive queue is
+ *   dropped at the network side and counted (counters.datagramsDropped); one larger than a DATAGRAM
+ *   message can carry is dropped with ERROR {id, EMSGSIZE}. Nothing already queued is ever dropped.
+ * - TCP BIND records the address (no network action): a port of 0 stays 0 until LISTEN (its response) or
+ *   CONNECT (STATUS local) picks one. EADDRINUSE is checked against the device's own TCP sockets.
+ * - UDP BIND, UDP CONNECT from UNCONNECTED, SENDTO from UNCONNECTED and LISTEN answer when the backend
+ *   does; later commands naming the same socket wait behind them, in order (at most 64, then E_BUSY).
+ * - Graceful CLOSE waits for the send queue to drain (bounded by LINGER, or closeTimeoutMs if set).
+ * - Channels are independent (own HELLO, event sequence, sockets) but CHANNELS is not advertised:
+ *   there is no CHANNEL_OPEN and no admin role (SNAPSHOT allChannels = 1 is E_NOT_PERMITTED).
  */
 export { DeviceCore, defaultOkBody } from './device-core.js';
 export {
