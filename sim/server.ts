@@ -16,7 +16,8 @@
  * Faults: see faults.ts; `sim.faults` may be changed at any time.
  */
 import { type Logger, pino } from 'pino';
-import type { BootReasonName } from '../src/protocol/index.js';
+import { type BootReasonName, decodeSync, FrameType } from '../src/protocol/index.js';
+import { isLinkError, LinkErrorCode } from '../src/link/errors.js';
 import { Link, type LinkFraming, type LinkParams } from '../src/link/link.js';
 import { FaultTransport } from '../src/transport/fault.js';
 import { createTransportPair } from '../src/transport/pair.js';
@@ -130,6 +131,15 @@ export interface Simulator extends SimulatedDevice {
 export interface InProcessDevice extends SimulatedDevice {
   /** The host side: open (open() resolves at once); run a host Link (framing 'tcp') over it. */
   readonly transport: Transport;
+}
+
+function isValidSync(payload: Uint8Array): boolean {
+  try {
+    decodeSync(payload);
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 /** Everything a board is, minus how it is wired to hosts. */
@@ -247,7 +257,7 @@ class Board implements SimulatedDevice {
         ...(this.maxPayload !== undefined ? { maxPayload: this.maxPayload } : {}),
         ...(this.linkTiming ?? {}),
         onForeignChannel: (frame) => {
-          if (frame.type === 4 /* SYNC */) start(frame.channel);
+          if (frame.type === FrameType.SYNC && isValidSync(frame.payload)) start(frame.channel);
         },
       });
       mine.set(channel, link);
@@ -258,12 +268,22 @@ class Board implements SimulatedDevice {
       link.on('message', (bytes) => this.hostMessage(link, channel, bytes));
       link.on('down', (err) => {
         this.log.info({ channel, err: err.message, code: err.code }, 'host link down');
-        gone(channel, link);
+        failed(channel, link, err);
       });
       link.start().catch((err: unknown) => {
         this.log.debug({ channel, err }, 'link start ended');
-        gone(channel, link);
+        failed(channel, link, err);
       });
+    };
+    /** A broken byte stream (impossible TCP record length) is broken for every channel on it: drop them all. */
+    const failed = (channel: number, link: Link, err: unknown) => {
+      gone(channel, link);
+      if (
+        isLinkError(err) &&
+        (err.code === LinkErrorCode.PROTOCOL || err.code === LinkErrorCode.NOT_A_DEVICE)
+      ) {
+        if (framing === 'tcp') for (const [ch, l] of [...mine]) gone(ch, l);
+      }
     };
     const gone = (channel: number, link: Link) => {
       this.retire(link, channel);
