@@ -14,6 +14,7 @@ import {
   type SimulatorOptions,
   startSimulator,
 } from '../../sim/server.js';
+import { createPtyPair } from '../helpers/pty.js';
 import { RawDeviceClient, RawStream } from '../helpers/raw-device-client.js';
 
 const STREAM = { type: 1, family: 4, protocol: 6, blocking: 0 } as const;
@@ -278,6 +279,78 @@ describe('simulator faults (in-process switches)', () => {
     const r = await c.request('SEND', { id, data: Buffer.alloc(1000, 1) });
     expect(STATUS_NAME[r.status]).toBe('E_QUEUE_FULL');
     expect((r.body as { accepted: number }).accepted).toBe(256);
+  });
+});
+
+describe('simulator lifecycle and serving', () => {
+  it('wire faults switched at run time apply to connections accepted afterwards', async () => {
+    const s = await sim();
+    const a = await client(s.url);
+    s.faults.wire = { delayMs: 40, direction: 'both' };
+    const b = await client(s.url); // takes channel 0 over from a
+    const t0 = Date.now();
+    await b.ok('PING', { payload: Buffer.from('slow') });
+    expect(Date.now() - t0).toBeGreaterThanOrEqual(70); // 40 ms each way
+    s.faults.wire = null;
+    const c = await client(s.url);
+    const t1 = Date.now();
+    await c.ok('PING', { payload: Buffer.from('fast') });
+    expect(Date.now() - t1).toBeLessThan(40);
+    void a;
+  });
+
+  it('close() releases the listener, host connections and every network handle', async () => {
+    let peerClosed!: Promise<void>;
+    const echo = await tcpServer((sock) => {
+      peerClosed = new Promise((resolve) => sock.on('close', () => resolve()));
+      sock.pipe(sock);
+    });
+    const s = await sim();
+    const c = await client(s.url);
+    await connectStream(c, echo.port);
+    const { id: lid } = await c.ok('SOCKET_OPEN', { ...STREAM, recvCredit: 1024 });
+    const { local } = await c.ok('LISTEN', { id: lid, backlog: 2 });
+    const port = Number(new URL(s.url).port);
+    await s.close();
+    await peerClosed;
+    await c.until(() => !c.transport.isOpen, 3000, 'host connection closed');
+    for (const p of [port, local.port]) {
+      const code = await new Promise<string>((resolve) => {
+        const probe = net.connect(p, '127.0.0.1');
+        probe.on('connect', () => {
+          probe.destroy();
+          resolve('connected');
+        });
+        probe.on('error', (e: NodeJS.ErrnoException) => resolve(e.code ?? ''));
+      });
+      expect(code).toBe('ECONNREFUSED');
+    }
+  });
+});
+
+describe('simulator on a serial line (socat pty pair, in-process)', () => {
+  it('a fresh link listens again after the host went silent (dead timeout), and a new host SYNCs', async () => {
+    const pty = await createPtyPair();
+    cleanups.push(() => pty.kill());
+    const s = await sim({
+      listen: `serial://${pty.a}?baud=921600`,
+      link: { heartbeatMs: 100, deadTimeoutMs: 300 },
+    });
+    const a = await RawDeviceClient.connect(`serial://${pty.b}?baud=921600`, { link: { heartbeatMs: 100 } });
+    await a.hello();
+    await a.close();
+    await new Promise((r) => setTimeout(r, 700)); // the device link goes down; a new one waits for a host
+    expect(s.stats.connections).toBe(2);
+    const b = await client(`serial://${pty.b}?baud=921600`);
+    expect((await b.ok('PING', { payload: Buffer.from('again') })).payload).toEqual(Buffer.from('again'));
+  });
+
+  it('keeps trying to reopen a vanished port and still closes cleanly', async () => {
+    const pty = await createPtyPair();
+    const s = await startSimulator({ listen: `serial://${pty.a}?baud=115200`, network: 'host' });
+    await pty.kill(); // the "USB adapter" is unplugged
+    await new Promise((r) => setTimeout(r, 700));
+    await s.close();
   });
 });
 
