@@ -159,7 +159,7 @@ export function buildSimCommand(io: SimCommandIo = {}): Command {
     )
     .action(async (o: SimCommandOptions) => {
       const logger = pino(
-        { level: o.logLevel, base: { component: 'sim' } },
+        { level: o.logLevel, name: 'offload-sim', base: { pid: process.pid } },
         (io.logDestination ?? pino.destination({ fd: 2, sync: true })) as pino.DestinationStream,
       );
       const sim = await startSimulator(simOptionsFromCli(o, logger));

@@ -14,6 +14,7 @@ import {
   type SimulatorOptions,
   startSimulator,
 } from '../../sim/server.js';
+import { standardVirtualNetwork, VIRTUAL_PEERS } from '../../sim/main.js';
 import { createPtyPair } from '../helpers/pty.js';
 import { RawDeviceClient, RawStream } from '../helpers/raw-device-client.js';
 
@@ -325,6 +326,27 @@ describe('simulator lifecycle and serving', () => {
       });
       expect(code).toBe('ECONNREFUSED');
     }
+  });
+});
+
+describe('simulator on the virtual network', () => {
+  it("network 'virtual': sockets reach the virtual network's scripted peers (clock advanced in real time)", async () => {
+    const vn = standardVirtualNetwork(5);
+    const s = await sim({ network: 'virtual', virtualNetwork: vn });
+    const c = await client(s.url);
+    const echo = new URL(`tcp://${VIRTUAL_PEERS.echo}`);
+    const { id, sendCredit } = await c.ok('SOCKET_OPEN', { ...STREAM, recvCredit: 65536 });
+    await c.ok('CONNECT', { id, timeoutMs: 1000, addr: V4(Number(echo.port), echo.hostname) });
+    await statusOf(c, id, (e) => e.body.status === SocketStatus.CONNECTED);
+    const stream = new RawStream(c, id, sendCredit);
+    const blob = randomBytes(100_000);
+    const [, back] = await Promise.all([stream.write(blob), stream.readBytes(blob.length)]);
+    expect(sha(back)).toBe(sha(blob));
+    const refused = new URL(`tcp://${VIRTUAL_PEERS.refusing}`);
+    const { id: id2 } = await c.ok('SOCKET_OPEN', { ...STREAM, recvCredit: 1024 });
+    await c.ok('CONNECT', { id: id2, timeoutMs: 1000, addr: V4(Number(refused.port), refused.hostname) });
+    const st = await statusOf(c, id2, (e) => e.body.status === SocketStatus.DISCONNECTED);
+    expect(STATUS_NAME[st.body.error]).toBe('ECONNREFUSED');
   });
 });
 
