@@ -14,6 +14,7 @@ export {
   type Simulator,
   type SimulatorOptions,
   type SimulatorStats,
+  parseListenUrl,
   startSimulator,
 } from './server.js';
 export { defaultFaults, type OutputFaultStats, type SimulatorFaults, type WireFaults } from './faults.js';
@@ -27,4 +28,5 @@ export {
   type NetworkEvent,
 } from './network/backend.js';
 export { HostBackend, type HostBackendOptions, mapNodeError } from './network/host-backend.js';
-export { buildSimCommand } from './main.js';
+export { VirtualNetwork, type VirtualNetworkOptions } from './network/virtual-backend.js';
+export { buildSimCommand, standardVirtualNetwork, VIRTUAL_PEERS } from './main.js';

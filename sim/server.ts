@@ -290,16 +290,19 @@ class Board implements SimulatedDevice {
       if (mine.get(channel) === link) mine.delete(channel);
       if (mine.size === 0 && !finished) {
         finished = true;
+        transport.off('close', onClose);
         onAllDown?.();
       }
     };
-    transport.on('close', () => {
+    const onClose = () => {
       for (const [ch, l] of [...mine]) gone(ch, l);
-    });
+    };
+    transport.on('close', onClose);
     start(0);
     return {
       close: async () => {
         finished = true;
+        transport.off('close', onClose);
         await Promise.all([...mine.entries()].map(([ch, l]) => this.retire(l, ch)));
         mine.clear();
       },
