@@ -115,10 +115,11 @@ export function sha256(b: Buffer | Buffer[]): string {
 /** A native TCP server on 127.0.0.1 (the "real peer"); errors on its sockets are collected, not thrown. */
 export async function nativeServer(
   onConnection: (s: net.Socket) => void,
+  options: net.ServerOpts = {},
 ): Promise<{ server: net.Server; port: number; errors: Error[]; close(): Promise<void> }> {
   const errors: Error[] = [];
   const sockets = new Set<net.Socket>();
-  const server = net.createServer((s) => {
+  const server = net.createServer(options, (s) => {
     sockets.add(s);
     s.on('error', (e) => errors.push(e));
     s.on('close', () => sockets.delete(s));
