@@ -354,11 +354,10 @@ export class Device extends EventEmitter<DeviceEvents> {
         onResponse: (resp) => {
           if (resp.status !== StatusCode.OK || resp.name !== 'REG_READ') return;
           const seq = (resp as OkResponseMessage<'REG_READ'>).body.values[0]! >>> 0;
-          const missing = (seq - this.sequencer.lastSeq) >>> 0;
-          if (missing !== 0 && missing < 0x80000000) {
+          const expected = (this.sequencer.lastSeq + 1) >>> 0;
+          const missing = this.sequencer.skipTo(seq);
+          if (missing > 0) {
             lost = true;
-            const expected = (this.sequencer.lastSeq + 1) >>> 0;
-            this.sequencer.reset(this.sequencer.epoch, seq);
             this.log.warn({ expected, eventSeq: seq, missing }, 'events lost at the tail of the stream');
             this.emit('gap', { expected, got: seq, missing });
           }
@@ -474,16 +473,11 @@ export class Device extends EventEmitter<DeviceEvents> {
   /** A SNAPSHOT page sits after event `eventSeq` in the stream (§8.2): anything else seen means lost events. */
   private pageSeen(epoch: number, eventSeq: number): void {
     if (epoch !== this.sequencer.epoch) return;
-    if (eventSeq !== this.sequencer.lastSeq) {
-      const missing = (eventSeq - this.sequencer.lastSeq) >>> 0;
-      this.sequencer.reset(epoch, eventSeq);
-      if (missing < 0x80000000) {
-        this.log.warn(
-          { lastSeen: this.sequencer.lastSeq, eventSeq },
-          'snapshot shows events that never arrived',
-        );
-        this.emit('gap', { expected: (eventSeq - missing + 1) >>> 0, got: eventSeq, missing });
-      }
+    const expected = (this.sequencer.lastSeq + 1) >>> 0;
+    const missing = this.sequencer.skipTo(eventSeq);
+    if (missing > 0) {
+      this.log.warn({ expected, eventSeq, missing }, 'snapshot shows events that never arrived');
+      this.emit('gap', { expected, got: eventSeq, missing });
     }
   }
 
@@ -534,13 +528,10 @@ export class Device extends EventEmitter<DeviceEvents> {
           this.deviceRebooted(previousEpoch, info.epoch, 'link-reset');
         } else {
           this._info = info;
-          if (info.eventSeq !== lastSeq) {
-            const missing = (info.eventSeq - lastSeq) >>> 0;
-            this.sequencer.reset(info.epoch, info.eventSeq);
-            if (missing < 0x80000000) {
-              this.log.warn({ lastSeq, eventSeq: info.eventSeq }, 'events lost across the link reset');
-              this.emit('gap', { expected: (lastSeq + 1) >>> 0, got: info.eventSeq, missing });
-            }
+          const missing = this.sequencer.skipTo(info.eventSeq);
+          if (missing > 0) {
+            this.log.warn({ lastSeq, eventSeq: info.eventSeq }, 'events lost across the link reset');
+            this.emit('gap', { expected: (lastSeq + 1) >>> 0, got: info.eventSeq, missing });
           }
         }
         if ((this._state as DeviceState) === 'down' || (this._state as DeviceState) === 'closed') return;

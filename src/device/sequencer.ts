@@ -26,6 +26,19 @@ export class EventSequencer {
     this.lastSeq = lastSeq >>> 0;
   }
 
+  /**
+   * The device says its last event was `seq` (a SNAPSHOT page, the EVENT_SEQ register, HELLO). Returns how many
+   * events never arrived (0 if none; counted as a gap), and continues from there.
+   */
+  skipTo(seq: number): number {
+    const missing = (seq - this.lastSeq) >>> 0;
+    if (missing === 0 || missing >= 0x80000000) return 0;
+    this.lastSeq = seq >>> 0;
+    this.gaps++;
+    this.missed += missing;
+    return missing;
+  }
+
   check(epoch: number, seq: number): SequenceVerdict {
     if (epoch !== this.epoch) {
       return { kind: 'new-epoch', previousEpoch: this.epoch, epoch };

@@ -153,7 +153,6 @@ export class OffloadSocket extends Duplex implements SocketEndpoint {
     if (o.timeout !== undefined) this.setTimeout(o.timeout);
     if (o.noDelay) this.wantNoDelay = true;
     if (o.keepAlive) this.wantKeepAliveMs = o.keepAliveInitialDelay || KEEPALIVE_DEFAULT_MS;
-    this.host.hub.track(this);
   }
 
   /** @internal Build the socket object for a connection an OffloadServer accepted (already registered). */
@@ -296,6 +295,8 @@ export class OffloadSocket extends Duplex implements SocketEndpoint {
 
   /** SOCKET_OPEN; the id is registered synchronously as the response arrives (before any event for it). */
   private async open(family: 4 | 6, syscall: string): Promise<void> {
+    // From now on a device reset or link loss concerns this socket, even before it has an id.
+    this.host.hub.track(this);
     const r = await this.host.device
       .requestRaw(
         'SOCKET_OPEN',

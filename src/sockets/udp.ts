@@ -89,7 +89,6 @@ export class OffloadUdpSocket extends EventEmitter<OffloadUdpEvents> implements 
     this.recvWindow = Math.max(2048, o.recvWindow ?? host.defaults.datagramWindow);
     this.log = host.log.child({ udp: ++udpSerial });
     if (messageListener) this.on('message', messageListener);
-    host.hub.track(this);
   }
 
   get socketId(): number | undefined {
@@ -103,6 +102,7 @@ export class OffloadUdpSocket extends EventEmitter<OffloadUdpEvents> implements 
   private ensureOpen(): Promise<void> {
     if (this.closed) return Promise.reject(new SocketError('ERR_SOCKET_DGRAM_NOT_RUNNING', 'Not running'));
     this.opening ??= (async () => {
+      this.host.hub.track(this);
       const r = await this.host.device
         .requestRaw(
           'SOCKET_OPEN',
