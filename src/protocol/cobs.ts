@@ -5,59 +5,64 @@ export function cobsMaxEncodedLength(n: number): number {
   return n + Math.floor(n / 254) + 1;
 }
 
+function asBuffer(b: Uint8Array): Buffer {
+  return Buffer.isBuffer(b) ? b : Buffer.from(b.buffer, b.byteOffset, b.byteLength);
+}
+
 /**
  * Canonical COBS (Cheshire & Baker): the output holds no zero byte. Empty input encodes to 01;
- * a final full block (code FF) is not followed by an extra 01.
+ * a final full block (code FF) is not followed by an extra 01. With `delimit`, a 0x00 delimiter is appended
+ * in the same buffer (the serial wire form). Runs are copied with memcpy rather than byte by byte.
  */
-export function cobsEncode(input: Uint8Array): Buffer {
-  const out = Buffer.allocUnsafe(cobsMaxEncodedLength(input.length));
-  let codeAt = 0;
-  let o = 1;
-  let code = 1;
-  for (let i = 0; i < input.length; i++) {
-    const b = input[i]!;
-    if (b === 0) {
-      out[codeAt] = code;
-      codeAt = o++;
-      code = 1;
-      continue;
+export function cobsEncode(input: Uint8Array, delimit = false): Buffer {
+  const src = asBuffer(input);
+  const n = src.length;
+  const out = Buffer.allocUnsafe(cobsMaxEncodedLength(n) + (delimit ? 1 : 0));
+  let o = 0;
+  let i = 0;
+  for (;;) {
+    let z = src.indexOf(0, i);
+    if (z === -1) z = n;
+    // The run src[i..z) of non-zero bytes, in blocks of at most 254.
+    while (z - i >= 254) {
+      out[o] = 0xff;
+      src.copy(out, o + 1, i, i + 254);
+      o += 255;
+      i += 254;
+      if (i === n) return finish(out, o, delimit);
     }
-    out[o++] = b;
-    code++;
-    if (code === 0xff) {
-      out[codeAt] = code;
-      code = 1;
-      // A full block that ends the input needs no further block.
-      if (i === input.length - 1) return out.subarray(0, o);
-      codeAt = o++;
-    }
+    out[o] = z - i + 1;
+    src.copy(out, o + 1, i, z);
+    o += z - i + 1;
+    if (z >= n) return finish(out, o, delimit);
+    i = z + 1;
   }
-  out[codeAt] = code;
-  return out.subarray(0, o);
+}
+
+function finish(out: Buffer, length: number, delimit: boolean): Buffer {
+  if (!delimit) return out.subarray(0, length);
+  out[length] = 0;
+  return out.subarray(0, length + 1);
 }
 
 /** Decodes one COBS block sequence (without the 0x00 delimiter). Accepts both forms of a final full block. */
 export function cobsDecode(input: Uint8Array): Buffer {
-  const out = Buffer.allocUnsafe(input.length);
+  const src = asBuffer(input);
+  const zero = src.indexOf(0);
+  if (zero !== -1) throw new ProtocolError('COBS_INVALID', 'zero byte inside a COBS frame', { offset: zero });
+  const out = Buffer.allocUnsafe(src.length);
   let o = 0;
   let i = 0;
-  while (i < input.length) {
-    const code = input[i]!;
-    if (code === 0) throw new ProtocolError('COBS_INVALID', 'zero byte inside a COBS frame', { offset: i });
+  while (i < src.length) {
+    const code = src[i]!;
     const end = i + code;
-    if (end > input.length) {
-      throw new ProtocolError('COBS_INVALID', 'COBS block runs past the end of the frame', {
-        offset: i,
-        code,
-      });
+    if (end > src.length) {
+      throw new ProtocolError('COBS_INVALID', 'COBS block runs past the end of the frame', { offset: i, code });
     }
-    for (let j = i + 1; j < end; j++) {
-      const b = input[j]!;
-      if (b === 0) throw new ProtocolError('COBS_INVALID', 'zero byte inside a COBS frame', { offset: j });
-      out[o++] = b;
-    }
+    src.copy(out, o, i + 1, end);
+    o += code - 1;
     i = end;
-    if (code !== 0xff && i < input.length) out[o++] = 0;
+    if (code !== 0xff && i < src.length) out[o++] = 0;
   }
   return out.subarray(0, o);
 }

@@ -11,11 +11,7 @@ export type DeframerOutput =
   | { kind: 'discarded'; error: ProtocolError; byteCount: number };
 
 export function encodeSerialFrame(frame: Frame): Buffer {
-  const encoded = cobsEncode(encodeFrame(frame));
-  const out = Buffer.allocUnsafe(encoded.length + 1);
-  encoded.copy(out);
-  out[encoded.length] = 0;
-  return out;
+  return cobsEncode(encodeFrame(frame), true);
 }
 
 /** Largest COBS-encoded frame (without delimiter) for a maximum payload. */
@@ -88,8 +84,8 @@ export class SerialDeframer {
     const wireBytes = this.used + 1;
     this.used = 0;
     try {
-      // Copy: the frame outlives the reusable receive buffer.
-      const frame = decodeFrame(Buffer.from(cobsDecode(wire)), this.maxPayload);
+      // cobsDecode returns a fresh buffer, so the frame outlives the reusable receive buffer.
+      const frame = decodeFrame(cobsDecode(wire), this.maxPayload);
       out.push({ kind: 'frame', frame, wireBytes });
     } catch (err) {
       out.push({ kind: 'discarded', error: asProtocolError(err), byteCount: wireBytes });
