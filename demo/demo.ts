@@ -10,7 +10,6 @@
  *
  * Unattended, a few seconds; exit status 1 if any step fails.
  */
-import dgram from 'node:dgram';
 import http from 'node:http';
 import net from 'node:net';
 import { probeDevice, printProbe } from '../src/cli/commands/probe.js';

@@ -14,8 +14,17 @@ import { CliError, hex, hexDump, out, printJson, table } from '../output.js';
 
 const LAST = REGISTERS[REGISTERS.length - 1]!;
 
+/** REG_READ takes at most 32 registers (PROTOCOL.md §5.8.1): read a longer range in pieces. */
+async function readWords(dev: OffloadDevice, offset: number, count: number): Promise<number[]> {
+  const words: number[] = [];
+  for (let done = 0; done < count; done += 32) {
+    words.push(...(await dev.readRegisters(offset + done * 4, Math.min(32, count - done))));
+  }
+  return words;
+}
+
 async function readAll(dev: OffloadDevice) {
-  const words = await dev.readRegisters(0, LAST.offset / 4 + 1);
+  const words = await readWords(dev, 0, LAST.offset / 4 + 1);
   return REGISTERS.map((reg) => registerRow(reg, words[reg.offset / 4]!));
 }
 
@@ -108,7 +117,7 @@ Examples:
     await withDevice(o, 'observe', async (dev) => {
       if (o.raw !== undefined) {
         const range = parseRange(typeof o.raw === 'string' ? o.raw : '0x0:0x80');
-        const words = await dev.readRegisters(range.start, range.length / 4);
+        const words = await readWords(dev, range.start, range.length / 4);
         const bytes = Buffer.alloc(range.length);
         for (const [i, w] of words.entries()) bytes.writeUInt32LE(w >>> 0, i * 4);
         const entries = windowEntries(range.start, bytes);
