@@ -163,8 +163,11 @@ export class Device extends EventEmitter<DeviceEvents> {
     } catch (err) {
       this._state = 'closed';
       this.tracker.failAll(() => new DeviceError(DeviceErrorCode.DEVICE_CLOSED, 'device open failed'));
-      await this.link.close().catch(() => undefined);
-      await this.options.onClose?.();
+      // Release in the background: a silent peer may take a while to acknowledge the close.
+      void (async () => {
+        await this.link.close().catch(() => undefined);
+        await this.options.onClose?.();
+      })().catch(() => undefined);
       throw err;
     }
   }
@@ -516,14 +519,35 @@ export class Device extends EventEmitter<DeviceEvents> {
     this.tracker.pause();
     this.rehandshaking = (async () => {
       try {
-        let info: DeviceInfo;
-        do {
+        let info: DeviceInfo | undefined;
+        for (let attempt = 1; !info || this.rehandshakeAgain; attempt++) {
           this.rehandshakeAgain = false;
-          info = await handshake(this.link, this.tracker, { ...this.options, linkAlreadyUp: true }, this.log);
-        } while (this.rehandshakeAgain);
+          try {
+            info = await handshake(
+              this.link,
+              this.tracker,
+              { ...this.options, linkAlreadyUp: true },
+              this.log,
+            );
+          } catch (err) {
+            // The HELLO itself was lost to another link reset or a BOOT that overtook it: say HELLO again.
+            const code = (err as { code?: string }).code;
+            if (attempt < 5 && (code === DeviceErrorCode.LINK_RESET || code === DeviceErrorCode.DEVICE_RESET))
+              continue;
+            throw err;
+          }
+        }
         const previousEpoch = this.sequencer.epoch;
         const lastSeq = this.sequencer.lastSeq;
-        if (info.epoch !== previousEpoch) {
+        const wentBack = info.epoch === previousEpoch && (info.eventSeq - lastSeq) >>> 0 >= 0x80000000;
+        if (info.epoch !== previousEpoch || wentBack) {
+          // A new epoch is a reset (§8.3). The same epoch with the event sequence gone backwards is a board that
+          // restarted without changing its epoch (not conforming, but seen in practice): a reset all the same.
+          if (wentBack)
+            this.log.warn(
+              { epoch: info.epoch, lastSeq, eventSeq: info.eventSeq },
+              'event sequence went back: the device restarted',
+            );
           this.adopt(info);
           this.deviceRebooted(previousEpoch, info.epoch, 'link-reset');
         } else {
@@ -541,10 +565,6 @@ export class Device extends EventEmitter<DeviceEvents> {
         this.emit('ready', info);
       } catch (err) {
         if ((this._state as DeviceState) === 'down' || (this._state as DeviceState) === 'closed') return;
-        if ((err as { code?: string }).code === DeviceErrorCode.LINK_RESET) {
-          // The link restarted again while we were saying HELLO: onLinkReset scheduled another attempt.
-          return;
-        }
         this.log.error({ err }, 're-handshake failed');
         this.onLinkDown(err as Error);
       } finally {

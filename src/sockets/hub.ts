@@ -12,11 +12,11 @@ import type { Device } from '../device/index.js';
 import { DeviceError, DeviceErrorCode } from '../device/index.js';
 import type { OffloadError } from '../errors.js';
 import type { Addr, AnyResponse, EventBodies } from '../protocol/index.js';
-import { type MirrorEntry, type RemoveReason, SocketTable } from './table.js';
+import { type MirrorEntry, type RemoveReason, SocketTable, type UpdateCause } from './table.js';
 
 export interface SocketEndpoint {
   /** The entry changed (from a response, an event or a snapshot); prev undefined when it was just added. */
-  onEntry(prev: MirrorEntry | undefined, next: MirrorEntry): void;
+  onEntry(prev: MirrorEntry | undefined, next: MirrorEntry, cause: UpdateCause): void;
   onData?(data: Buffer): void;
   onDatagram?(from: Addr, data: Buffer): void;
   /** ERROR event for this socket (statusCodes). */
@@ -61,8 +61,8 @@ export class SocketHub {
   ) {
     this.probeIntervalMs = options.probeIntervalMs ?? 1000;
     this.table = new SocketTable({ channel: 0 });
-    this.table.on('add', (e) => this.endpoints.get(e.id)?.onEntry(undefined, e));
-    this.table.on('update', (prev, next) => this.endpoints.get(next.id)?.onEntry(prev, next));
+    this.table.on('add', (e, cause) => this.endpoints.get(e.id)?.onEntry(undefined, e, cause));
+    this.table.on('update', (prev, next, cause) => this.endpoints.get(next.id)?.onEntry(prev, next, cause));
     this.table.on('remove', (e, reason) => {
       const ep = this.endpoints.get(e.id);
       this.endpoints.delete(e.id);

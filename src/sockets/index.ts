@@ -26,6 +26,7 @@ export {
   SocketTable,
   type SocketTableCounters,
   type SocketTableEvents,
+  type UpdateCause,
 } from './table.js';
 export {
   type OffloadUdpEvents,

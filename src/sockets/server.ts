@@ -20,7 +20,7 @@ import { SocketError, socketDriverError, socketStatusError } from './errors.js';
 import type { SocketEndpoint } from './hub.js';
 import { addrInfo, anyAddr, type SocketHost, toAddr } from './host.js';
 import { OffloadSocket, type OffloadSocketOptions } from './socket.js';
-import type { MirrorEntry, RemoveReason } from './table.js';
+import type { MirrorEntry, RemoveReason, UpdateCause } from './table.js';
 
 export interface OffloadServerOptions {
   allowHalfOpen?: boolean;
@@ -197,7 +197,7 @@ export class OffloadServer extends EventEmitter<OffloadServerEvents> implements 
 
   // ---- SocketEndpoint ----------------------------------------------------------------------------------
 
-  onEntry(_prev: MirrorEntry | undefined, next: MirrorEntry): void {
+  onEntry(_prev: MirrorEntry | undefined, next: MirrorEntry, _cause?: UpdateCause): void {
     this.entry = next;
     if (next.local.family !== 0 && this.state === 'listening') this.local = addrInfo(next.local);
     if (

@@ -33,7 +33,7 @@ import {
 import { SocketError, socketDriverError, socketStatusError } from './errors.js';
 import type { SocketEndpoint } from './hub.js';
 import { addrInfo, anyAddr, familyName, type SocketHost, toAddr } from './host.js';
-import type { MirrorEntry, RemoveReason } from './table.js';
+import type { MirrorEntry, RemoveReason, UpdateCause } from './table.js';
 
 export interface OffloadSocketOptions {
   /** The device to run on (an OffloadDevice). */
@@ -290,7 +290,7 @@ export class OffloadSocket extends Duplex implements SocketEndpoint {
     this.lastRemote = toAddr(address, opts.port);
     await this.cmd('CONNECT', { id, timeoutMs: opts.connectTimeout ?? 0, addr: this.lastRemote }, 'connect');
     // Completion comes as a STATUS (CONNECTED, or DISCONNECTED with lastError): onEntry.
-    if (this.entry) this.onEntry(undefined, this.entry);
+    if (this.entry) this.onEntry(undefined, this.entry, 'response');
   }
 
   /** SOCKET_OPEN; the id is registered synchronously as the response arrives (before any event for it). */
@@ -397,8 +397,25 @@ export class OffloadSocket extends Duplex implements SocketEndpoint {
 
   // ---- mirror updates (SocketEndpoint) ---------------------------------------------------------------
 
-  onEntry(_prev: MirrorEntry | undefined, next: MirrorEntry): void {
+  onEntry(prev: MirrorEntry | undefined, next: MirrorEntry, cause: UpdateCause = 'event'): void {
     this.entry = next;
+    if (
+      cause === 'snapshot' &&
+      prev &&
+      next.recvCredit < prev.recvCredit &&
+      !this.destroyed &&
+      !this.closeRequested
+    ) {
+      // The device used credit for DATA events that never arrived: bytes are missing from the stream.
+      this.destroy(
+        new SocketError(
+          'E_OFFLOAD_DATA_LOST',
+          `${prev.recvCredit - next.recvCredit} received bytes were lost on the way from the device (lost DATA events)`,
+          this.errFields('read'),
+        ),
+      );
+      return;
+    }
     this.remember();
     if (this.destroyed) return;
     const st = next.status;
@@ -420,8 +437,6 @@ export class OffloadSocket extends Duplex implements SocketEndpoint {
     if (this.phase !== 'open') return;
     this.flushWrites();
     this.checkReadEnd(next);
-    // A snapshot may have corrected the credit the device holds (events lost): grant again if a read waits.
-    if (this.readWanted && _prev && next.recvCredit < _prev.recvCredit) this.grantCredit();
   }
 
   /** EOF when the peer closed and every byte is in (READABLE clear); a reset error after the data, likewise. */

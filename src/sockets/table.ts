@@ -47,9 +47,12 @@ export type RemoveReason =
   /** The mirror was cleared (device closed). */
   | 'cleared';
 
+/** What told the mirror: a command's response, an event, or a SNAPSHOT page / QUERY answer (a correction). */
+export type UpdateCause = 'response' | 'event' | 'snapshot';
+
 export interface SocketTableEvents {
-  add: [entry: MirrorEntry];
-  update: [prev: MirrorEntry, next: MirrorEntry];
+  add: [entry: MirrorEntry, cause: UpdateCause];
+  update: [prev: MirrorEntry, next: MirrorEntry, cause: UpdateCause];
   remove: [entry: MirrorEntry, reason: RemoveReason];
 }
 
@@ -103,6 +106,7 @@ export function entriesEqual(a: SocketEntry, b: SocketEntry): boolean {
 
 export class SocketTable extends EventEmitter<SocketTableEvents> {
   private readonly entries = new Map<number, MirrorEntry>();
+  private cause: UpdateCause = 'response';
   readonly channel: number;
   readonly counters: SocketTableCounters = {
     unknownIdEvents: 0,
@@ -143,8 +147,8 @@ export class SocketTable extends EventEmitter<SocketTableEvents> {
   put(next: MirrorEntry): void {
     const prev = this.entries.get(next.id);
     this.entries.set(next.id, next);
-    if (prev) this.emit('update', prev, next);
-    else this.emit('add', next);
+    if (prev) this.emit('update', prev, next, this.cause);
+    else this.emit('add', next, this.cause);
   }
 
   private patch(id: number, changes: Partial<SocketEntry>): boolean {
@@ -153,7 +157,7 @@ export class SocketTable extends EventEmitter<SocketTableEvents> {
     const next: MirrorEntry = { ...prev, ...changes };
     if (entriesEqual(prev, next)) return true;
     this.entries.set(id, next);
-    this.emit('update', prev, next);
+    this.emit('update', prev, next, this.cause);
     return true;
   }
 
@@ -177,6 +181,7 @@ export class SocketTable extends EventEmitter<SocketTableEvents> {
    * mirror holds (the mirror is behind: reconcile), else 'ok'.
    */
   applyResponse(cmd: CommandRef, resp: AnyResponse): 'ok' | 'unknown-id' {
+    this.cause = resp.name === 'QUERY' ? 'snapshot' : 'response';
     const body = cmd.body as Record<string, unknown>;
     const id = typeof body.id === 'number' ? body.id : undefined;
     if (resp.status !== StatusCode.OK) {
@@ -336,6 +341,7 @@ export class SocketTable extends EventEmitter<SocketTableEvents> {
   // ---- events: false = unknown id (FIG 32: nothing changed) ------------------------------------------
 
   applyStatus(b: EventBodies['STATUS']): boolean {
+    this.cause = 'event';
     if (!this.entries.has(b.id)) return false;
     if (b.status === SocketStatus.TERMINATED) {
       const prev = this.entries.get(b.id)!;
@@ -361,6 +367,7 @@ export class SocketTable extends EventEmitter<SocketTableEvents> {
   }
 
   applyData(id: number, length: number): boolean {
+    this.cause = 'event';
     const e = this.entries.get(id);
     if (!e) return false;
     this.patch(id, { recvCredit: Math.max(0, e.recvCredit - length) });
@@ -368,6 +375,7 @@ export class SocketTable extends EventEmitter<SocketTableEvents> {
   }
 
   applySendCredit(id: number, bytes: number): boolean {
+    this.cause = 'event';
     const e = this.entries.get(id);
     if (!e) return false;
     this.patch(id, { sendSpace: e.sendSpace + bytes });
@@ -386,6 +394,7 @@ export class SocketTable extends EventEmitter<SocketTableEvents> {
     changed: number;
   } {
     this.counters.pagesApplied++;
+    this.cause = 'snapshot';
     const end = page.nextSlot === 0xffff ? SLOT_COUNT : page.nextSlot;
     const inPage = new Map<number, SocketEntry>();
     for (const e of page.entries) if (e.channel === this.channel) inPage.set(e.id, e);

@@ -21,7 +21,7 @@ import {
 import { SocketError, socketDriverError, socketStatusError } from './errors.js';
 import type { SocketEndpoint } from './hub.js';
 import { addrInfo, anyAddr, familyName, type SocketHost, toAddr } from './host.js';
-import type { MirrorEntry, RemoveReason } from './table.js';
+import type { MirrorEntry, RemoveReason, UpdateCause } from './table.js';
 
 export type UdpType = 'udp4' | 'udp6';
 
@@ -358,7 +358,7 @@ export class OffloadUdpSocket extends EventEmitter<OffloadUdpEvents> implements 
 
   // ---- SocketEndpoint ------------------------------------------------------------------------------------
 
-  onEntry(_prev: MirrorEntry | undefined, next: MirrorEntry): void {
+  onEntry(_prev: MirrorEntry | undefined, next: MirrorEntry, _cause?: UpdateCause): void {
     this.entry = next;
     this.pump();
     this.topUp();

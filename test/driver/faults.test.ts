@@ -175,6 +175,36 @@ describe.each(PATHS)('faults over %s', (pathName) => {
     60_000,
   );
 
+  it.runIf(pathName === 'pty')(
+    'a board power cycle on the serial line: link reset, re-HELLO, sockets fail with E_OFFLOAD_DEVICE_RESET, new ones work',
+    async () => {
+      // The dead-peer timeout must outlast the restart of the simulator process.
+      dev = await path.open({ link: { deadTimeoutMs: 15_000 } });
+      const echo = await nativeServer((s) => s.pipe(s), { allowHalfOpen: true });
+      try {
+        const s = dev.createConnection({ host: '127.0.0.1', port: echo.port });
+        await waitFor(s, 'connect');
+        const err = waitFor<OffloadError>(s, 'error', 20_000);
+        const reset = waitFor(dev, 'reset', 20_000);
+        const ready = waitFor(dev, 'ready', 20_000);
+        await path.restartDevice!();
+        const t0 = Date.now();
+        expect((await err).code).toBe('E_OFFLOAD_DEVICE_RESET');
+        expect(Date.now() - t0).toBeLessThan(1000);
+        // Seen as a new epoch in the BOOT event, or on the re-HELLO after the link reset (whichever comes first).
+        expect(['link-reset', 'boot-event']).toContain(((await reset) as { cause: string }).cause);
+        await ready;
+        expect(dev.sockets.size).toBe(0);
+        expect(await echoRoundTrip(dev, echo.port)).toBe(true);
+        expect(await quietDiff(dev)).toBe('');
+      } finally {
+        await echo.close();
+        await dev.close();
+      }
+    },
+    60_000,
+  );
+
   it('lost events: sequence gaps and the tail probe trigger reconciliation; the mirror equals the snapshot', async () => {
     // Events are dropped at random (any kind) while sockets open, connect, listen and close; no data flows, so
     // every loss is of state, which reconciliation must recover.
@@ -254,9 +284,12 @@ describe.each(PATHS)('faults over %s', (pathName) => {
       // sequence check of every snapshot page reconcile it; no explicit sync().
       let diff = 'not compared yet';
       await until(
-        async () => (diff = await quietDiff(lossyDev, 100)) === '',
+        async () => {
+          diff = await quietDiff(lossyDev, 100);
+          return diff === '';
+        },
         10_000,
-        `mirror = snapshot (${diff})`,
+        'mirror = snapshot',
       );
       expect(diff).toBe('');
       for (const s of socks) s.destroy();
@@ -296,6 +329,32 @@ describe.each(PATHS)('faults over %s', (pathName) => {
       } finally {
         sim.faults.eventKinds = null;
         await quiet.close();
+        await dev.close();
+      }
+    },
+    30_000,
+  );
+
+  it.runIf(pathName === 'sim')(
+    'lost DATA events are never silent: the socket fails with E_OFFLOAD_DATA_LOST',
+    async () => {
+      dev = await path.open();
+      const sim = dev.simulator as Simulator;
+      const peer = await streamingPeer();
+      try {
+        const s = dev.createConnection({ host: '127.0.0.1', port: peer.port });
+        let got = 0;
+        s.on('data', (d: Buffer) => (got += d.length));
+        await until(() => got > 100_000, 10_000, 'data flowing');
+        const err = waitFor<OffloadError>(s, 'error', 5000);
+        sim.faults.eventKinds = ['DATA'];
+        sim.faults.dropNextEvents = 1;
+        expect((await err).code).toBe('E_OFFLOAD_DATA_LOST');
+        expect(dev.device.stats().missedEvents).toBeGreaterThan(0);
+      } finally {
+        sim.faults.eventKinds = null;
+        sim.faults.dropNextEvents = 0;
+        await peer.close();
         await dev.close();
       }
     },

@@ -32,6 +32,8 @@ export interface DevicePath {
   bulkBytes: number;
   /** The spawned simulator (tcp, pty). */
   process: SimProcess | undefined;
+  /** pty only: stop the simulator process and start a fresh one on the same serial line (a board power cycle). */
+  restartDevice?(): Promise<void>;
   /** Stop the simulator process / socat. */
   close(): Promise<void>;
 }
@@ -72,23 +74,30 @@ export async function startPath(name: PathName, settings: SimSettings = {}): Pro
     };
   }
   const pty: PtyPair = await createPtyPair();
+  const args = ['--listen', `serial://${pty.b}?baud=${PTY_BAUD}`, ...simArgs(settings)];
   let proc: SimProcess;
   try {
-    proc = await spawnSim(['--listen', `serial://${pty.b}?baud=${PTY_BAUD}`, ...simArgs(settings)]);
+    proc = await spawnSim(args);
   } catch (err) {
     await pty.kill();
     throw err;
   }
-  return {
+  const p: DevicePath = {
     name,
     bulkBytes: 2 * 1024 * 1024,
     process: proc,
     open: (o = {}) => openDevice({ ...o, url: `serial://${pty.a}?baud=${PTY_BAUD}` }),
+    restartDevice: async () => {
+      await proc.stop('SIGKILL');
+      proc = await spawnSim(args);
+      p.process = proc;
+    },
     close: async () => {
       await proc.stop();
       await pty.kill();
     },
   };
+  return p;
 }
 
 // ---- small helpers shared by the driver tests ---------------------------------------------------------

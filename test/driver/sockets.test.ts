@@ -279,6 +279,21 @@ describe.each(PATHS)('driver over %s', (pathName) => {
     }
   });
 
+  it("a local abort on the device (CLOSE abort behind the socket's back): ECONNABORTED, distinct from a peer reset", async () => {
+    const peer = await nativeServer(() => undefined);
+    try {
+      const s = dev.createConnection({ host: '127.0.0.1', port: peer.port });
+      await waitFor(s, 'connect');
+      const err = waitFor<OffloadError>(s, 'error');
+      // Another part of the host (a diagnostics tool, an admin) aborts the device socket.
+      await dev.device.request('CLOSE', { id: s.socketId!, abort: 1 });
+      expect((await err).code).toBe('ECONNABORTED');
+      expect(dev.sockets.has(s.socketId!)).toBe(false);
+    } finally {
+      await peer.close();
+    }
+  });
+
   it('connect timeout against a loopback blackhole: ETIMEDOUT from the device, not a hang', async () => {
     const bh = await startBlackhole();
     try {
