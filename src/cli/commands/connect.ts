@@ -10,6 +10,7 @@ import { type DeviceCliOptions, intArg, parseHostPort, withDeviceOptions } from 
 
 interface SessionOptions extends DeviceCliOptions {
   quiet?: boolean;
+  halfOpen?: boolean;
   connectTimeout?: number;
 }
 
@@ -44,7 +45,19 @@ function session(sock: OffloadSocket, o: SessionOptions): Promise<void> {
         process.stdout.once('drain', () => sock.resume());
       }
     });
-    sock.on('end', () => note(o, 'the peer ended the connection'));
+    sock.on('end', () => {
+      note(o, 'the peer ended the connection');
+      // Like nc: the session ends with the peer's end, unless --half-open keeps sending until stdin ends.
+      if (!o.halfOpen && !sock.writableEnded) {
+        stdin.off('data', onData);
+        stdin.pause();
+        sock.end();
+      }
+    });
+    // Ctrl-C: abort the connection (CLOSE on the device) and end quietly.
+    const onSigint = () => sock.destroy();
+    process.once('SIGINT', onSigint);
+    sock.once('close', () => process.off('SIGINT', onSigint));
     sock.on('error', (e) => {
       failed ??= e;
     });
@@ -79,8 +92,9 @@ export function connectCommand(): Command {
   cmd.addHelpText(
     'after',
     `
-Status lines go to stderr; stdout carries only what the peer sent. The session ends when both sides have ended:
-EOF on stdin half-closes (SHUTDOWN), and the command exits once the peer closes too.
+Status lines go to stderr; stdout carries only what the peer sent. EOF on stdin half-closes the connection
+(SHUTDOWN) and the command exits once the peer has ended too; when the peer ends first, the session ends with it
+(--half-open: keep sending until stdin ends). Ctrl-C aborts the connection.
 
 Examples:
   $ printf 'GET / HTTP/1.0\\r\\n\\r\\n' | offload connect example.com:80 --device tcp://127.0.0.1:7070
@@ -124,6 +138,7 @@ export function listenCommand(): Command {
     )
     .option('--host <address>', 'address to listen on, on the device', '0.0.0.0')
     .option('-k, --keep-open', 'after a connection ends, accept the next one (Ctrl-C ends)')
+    .option('--half-open', 'after the peer ended, keep sending until stdin ends (default: end with the peer)')
     .option('-q, --quiet', 'no status lines on stderr');
   withDeviceOptions(cmd, false);
   cmd.addHelpText(
@@ -187,13 +202,7 @@ async function listen(
       if (!s || interrupted) break;
       if (!o.keepOpen) server.close();
       note(o, `connection from ${s.remoteAddress}:${s.remotePort}`);
-      const onSig = () => s.destroy();
-      process.once('SIGINT', onSig);
-      try {
-        await session(s, o);
-      } finally {
-        process.off('SIGINT', onSig);
-      }
+      await session(s, o);
       note(o, `connection closed (${s.bytesWritten} bytes sent, ${s.bytesRead} received)`);
     } while (o.keepOpen && !interrupted);
   } finally {
