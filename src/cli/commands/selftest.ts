@@ -434,9 +434,15 @@ async function flowControl(dev: OffloadDevice, ctx: Context): Promise<string> {
       }
       sock.end();
     })();
+    // Wait until nothing more arrives (the receive credit is used up), then check that it stays so.
+    let held1 = -1;
+    for (const until = performance.now() + 10_000; performance.now() < until; ) {
+      await sleep(100);
+      const now = sock.bytesRead;
+      if (now === held1 && now > 0) break;
+      held1 = now;
+    }
     await sleep(300);
-    const held1 = sock.bytesRead;
-    await sleep(200);
     const held2 = sock.bytesRead;
     const q = await dev.device.request('QUERY', { id: sock.socketId! }, { socketId: sock.socketId! });
     const e: SocketEntry = q.entry;
