@@ -29,6 +29,8 @@ export interface RequestOptions {
   onResponse?: (response: AnyResponse) => void;
   /** Skip the queue's pause (used for HELLO while the mailbox is re-handshaking). */
   priority?: boolean;
+  /** Capture the caller's stack for a timeout error (default true; internal hot-path commands turn it off). */
+  captureStack?: boolean;
 }
 
 /** What the response observer sees: the command as sent and its answer. */
@@ -75,6 +77,20 @@ export interface RequestCounters {
 }
 
 const TAG_LIMIT = 0x10000;
+
+/**
+ * The caller's stack, so that a timeout error points at the code that sent the command. Only the top frames
+ * are captured (the full default depth costs a quarter of the mailbox's throughput at 50k+ commands/s).
+ */
+const NO_ORIGIN = new Error('request origin not captured');
+
+function captureOrigin(): Error {
+  const limit = Error.stackTraceLimit;
+  Error.stackTraceLimit = 16;
+  const e = new Error('request origin');
+  Error.stackTraceLimit = limit;
+  return e;
+}
 
 export class RequestTracker {
   private readonly inFlight = new Map<number, Pending>();
@@ -123,7 +139,7 @@ export class RequestTracker {
         resolve: resolve as (r: AnyResponse) => void,
         reject,
         timer: undefined,
-        origin: new Error('request origin'),
+        origin: options.captureStack === false ? NO_ORIGIN : captureOrigin(),
         priority: options.priority ?? false,
       };
       if (p.priority) {

@@ -77,6 +77,7 @@ interface PendingWrite {
 }
 
 const KEEPALIVE_DEFAULT_MS = 60_000;
+const noop = () => undefined;
 let socketSerial = 0;
 
 function normalizeConnectArgs(args: unknown[]): [OffloadConnectOptions, (() => void) | undefined] {
@@ -553,6 +554,7 @@ export class OffloadSocket extends Duplex implements SocketEndpoint {
         { id, bytes: want },
         {
           socketId: id,
+          captureStack: false,
           onResponse: () => {
             this.creditInFlight -= want;
           },
@@ -585,8 +587,11 @@ export class OffloadSocket extends Duplex implements SocketEndpoint {
   }
 
   override _writev(chunks: { chunk: Buffer }[], cb: (err?: Error | null) => void): void {
-    const buf = chunks.length === 1 ? chunks[0]!.chunk : Buffer.concat(chunks.map((c) => c.chunk));
-    this.pendingWrites.push({ buf, off: 0, cb });
+    // No concatenation: each chunk goes out as it is (SENDs are cut at maxPayload anyway); cb after the last.
+    const last = chunks.length - 1;
+    chunks.forEach((c, i) => {
+      this.pendingWrites.push({ buf: c.chunk, off: 0, cb: i === last ? cb : noop });
+    });
     this.flushWrites();
   }
 
@@ -607,9 +612,15 @@ export class OffloadSocket extends Duplex implements SocketEndpoint {
     const id = this._id;
     const max = this.host.device.maxSendData;
     while (this.pendingWrites.length > 0) {
+      const w = this.pendingWrites[0]!;
+      if (w.off >= w.buf.length) {
+        // An empty write (http writes some): nothing to send, done at once.
+        this.pendingWrites.shift();
+        w.cb();
+        continue;
+      }
       const credit = this.sendCredit;
       if (credit <= 0) break;
-      const w = this.pendingWrites[0]!;
       const n = Math.min(credit, max, w.buf.length - w.off);
       const data = w.buf.subarray(w.off, w.off + n);
       w.off += n;
@@ -621,6 +632,7 @@ export class OffloadSocket extends Duplex implements SocketEndpoint {
           { id, data },
           {
             socketId: id,
+            captureStack: false,
             onResponse: () => {
               this.sendInFlight -= n;
             },

@@ -1,0 +1,353 @@
+/**
+ * Driver benchmarks, side by side in one run:
+ *   - bulk TCP throughput (upload and download, one socket) through driver + simulator over the TCP shim and over a
+ *     socat pty pair (serial framing, ARQ), against native loopback `net` on the same machine (ratio; goal ≥ 0.5
+ *     over the TCP shim);
+ *   - pipelined small commands per second in-process (PINGs and GETOPTs with many in flight; goal ≥ 50,000);
+ *   - host memory per idle mirrored socket, 10,000 mirror entries (goal ≤ 2 KiB): heap delta of a SocketTable
+ *     filled with synthetic entries shaped like decoded ones (own Addr objects and address strings), measured with
+ *     forced GCs before and after.
+ *
+ *   npx tsx -e "import('./bench/driver.ts').then(m=>m.benchDriver()).then(console.table)"
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import net from 'node:net';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
+import { type OffloadDevice, openDevice, SocketTable } from '../src/index.js';
+import { SocketOption } from '../src/protocol/index.js';
+import { createPtyPair } from '../test/helpers/pty.js';
+
+type Row = Record<string, unknown>;
+const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
+const MiB = 1024 * 1024;
+
+function mbps(bytes: number, ms: number): number {
+  return Math.round((bytes / MiB / (ms / 1000)) * 10) / 10;
+}
+
+/** A sink / source server on 127.0.0.1. */
+async function peerServer(): Promise<{ port: number; close(): Promise<void>; server: net.Server }> {
+  const server = net.createServer((s) => {
+    s.on('error', () => undefined);
+    s.once('data', (first: Buffer) => {
+      // First byte: 'u' = upload (we sink), 'd' = download of N bytes (we source).
+      if (first[0] === 0x64) {
+        const n = first.readUInt32LE(1);
+        const chunk = Buffer.alloc(64 * 1024, 0x5a);
+        let left = n;
+        const pump = () => {
+          while (left > 0) {
+            const c = left >= chunk.length ? chunk : chunk.subarray(0, left);
+            left -= c.length;
+            if (!s.write(c)) {
+              s.once('drain', pump);
+              return;
+            }
+          }
+          s.end();
+        };
+        pump();
+      } else {
+        s.on('data', () => undefined);
+        s.on('end', () => s.end());
+      }
+    });
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  return {
+    server,
+    port: (server.address() as net.AddressInfo).port,
+    close: () => new Promise<void>((r) => server.close(() => r())),
+  };
+}
+
+interface Duplexish {
+  write(b: Buffer): boolean;
+  end(): unknown;
+  once(ev: string, f: (...a: unknown[]) => void): unknown;
+  on(ev: string, f: (...a: unknown[]) => void): unknown;
+}
+
+async function upload(sock: Duplexish, bytes: number): Promise<number> {
+  const chunk = Buffer.alloc(64 * 1024, 0x33);
+  const t0 = performance.now();
+  sock.write(Buffer.from('u'));
+  for (let sent = 0; sent < bytes; sent += chunk.length) {
+    if (!sock.write(chunk)) await new Promise((r) => sock.once('drain', r));
+  }
+  sock.end();
+  // The peer answers our FIN with its own once it has read everything.
+  await new Promise((r) => sock.once('end', r));
+  return performance.now() - t0;
+}
+
+async function download(sock: Duplexish, bytes: number): Promise<number> {
+  const hdr = Buffer.alloc(5);
+  hdr[0] = 0x64;
+  hdr.writeUInt32LE(bytes, 1);
+  const t0 = performance.now();
+  let got = 0;
+  sock.on('data', (d) => {
+    got += (d as Buffer).length;
+  });
+  sock.write(hdr);
+  await new Promise((r) => sock.once('end', r));
+  if (got !== bytes) throw new Error(`download got ${got} of ${bytes}`);
+  return performance.now() - t0;
+}
+
+async function nativeThroughput(port: number, bytes: number): Promise<{ up: number; down: number }> {
+  const connect = () =>
+    new Promise<net.Socket>((resolve, reject) => {
+      const s = net.connect(port, '127.0.0.1', () => resolve(s));
+      s.on('error', reject);
+    });
+  const u = await connect();
+  const up = mbps(bytes, await upload(u as unknown as Duplexish, bytes));
+  u.destroy();
+  const d = await connect();
+  d.on('data', () => undefined);
+  const down = mbps(bytes, await download(d as unknown as Duplexish, bytes));
+  d.destroy();
+  return { up, down };
+}
+
+async function driverThroughput(
+  dev: OffloadDevice,
+  port: number,
+  bytes: number,
+): Promise<{ up: number; down: number }> {
+  const connect = async () => {
+    const s = dev.createConnection({ host: '127.0.0.1', port });
+    await new Promise<void>((resolve, reject) => {
+      s.once('connect', resolve);
+      s.once('error', reject);
+    });
+    return s;
+  };
+  const u = await connect();
+  u.on('data', () => undefined);
+  const up = mbps(bytes, await upload(u as unknown as Duplexish, bytes));
+  u.destroy();
+  const d = await connect();
+  const down = mbps(bytes, await download(d as unknown as Duplexish, bytes));
+  d.destroy();
+  return { up, down };
+}
+
+function spawnSim(args: string[]): Promise<{ url: string; child: ChildProcess; stop(): Promise<void> }> {
+  const child = spawn(
+    process.execPath,
+    ['--import', 'tsx', join(ROOT, 'sim', 'main.ts'), ...args, '--log-level', 'warn'],
+    {
+      cwd: ROOT,
+      stdio: ['ignore', 'pipe', 'inherit'],
+    },
+  );
+  const exited = new Promise<void>((r) => child.once('exit', () => r()));
+  return new Promise((resolve, reject) => {
+    let out = '';
+    const t = setTimeout(() => reject(new Error('simulator did not start')), 20_000);
+    child.stdout!.on('data', (d: Buffer) => {
+      out += d.toString();
+      const m = /listening on (\S+)/.exec(out);
+      if (m) {
+        clearTimeout(t);
+        resolve({
+          url: m[1]!,
+          child,
+          stop: async () => {
+            child.kill('SIGTERM');
+            await exited;
+          },
+        });
+      }
+    });
+  });
+}
+
+async function commandsPerSecond(
+  dev: OffloadDevice,
+  kind: 'PING' | 'GETOPT',
+  total: number,
+): Promise<number> {
+  let id = 0;
+  if (kind === 'GETOPT') {
+    // An open (unconnected) device socket to ask about.
+    const r = await dev.device.request('SOCKET_OPEN', {
+      type: 1,
+      family: 4,
+      protocol: 6,
+      blocking: 0,
+      recvCredit: 0,
+    });
+    id = r.id;
+  }
+  const t0 = performance.now();
+  const all: Promise<unknown>[] = new Array(total);
+  const empty = Buffer.alloc(0);
+  for (let i = 0; i < total; i++) {
+    all[i] =
+      kind === 'PING'
+        ? dev.device.requestRaw('PING', { payload: empty })
+        : dev.device.requestRaw('GETOPT', { id, option: SocketOption.NODELAY });
+  }
+  await Promise.all(all);
+  const ms = performance.now() - t0;
+  if (kind === 'GETOPT') await dev.device.request('CLOSE', { id, abort: 1 });
+  return Math.round(total / (ms / 1000));
+}
+
+function forceGc(): () => void {
+  setFlagsFromString('--expose-gc');
+  return runInNewContext('gc') as () => void;
+}
+
+function mirrorMemoryPerEntry(n: number): { perEntry: number; total: number } {
+  const gc = forceGc();
+  const tables: SocketTable[] = [];
+  gc();
+  gc();
+  const before = process.memoryUsage().heapUsed;
+  const table = new SocketTable();
+  for (let i = 0; i < n; i++) {
+    // Ids beyond one device's 255 slots: the table is keyed by id only (several boards' worth of sockets).
+    const slot = i % 255;
+    const gen = 1 + Math.floor(i / 255);
+    table.put({
+      id: ((gen & 0xff) << 8) | slot | ((gen >> 8) << 16),
+      type: 1,
+      family: 4,
+      protocol: 6,
+      status: 4,
+      flags: 2,
+      lastError: 0,
+      options: 2,
+      blocking: 0,
+      channel: 0,
+      backlog: 0,
+      connQueued: 0,
+      reserved: 0,
+      sendQueued: 0,
+      recvQueued: 0,
+      sendSpace: 65536,
+      recvCredit: 262144,
+      local: { family: 4, port: 40000 + (i % 20000), address: `10.0.${(i >> 8) & 0xff}.${i & 0xff}` },
+      remote: { family: 4, port: 443, address: `192.168.${(i >> 8) & 0xff}.${(i * 7) & 0xff}` },
+      pendingEvents: 0,
+    });
+  }
+  tables.push(table);
+  gc();
+  gc();
+  const after = process.memoryUsage().heapUsed;
+  if (table.size !== n) throw new Error('table size mismatch');
+  const total = after - before;
+  return { perEntry: Math.round(total / n), total };
+}
+
+export async function benchDriver(): Promise<Row[]> {
+  const rows: Row[] = [];
+  const peer = await peerServer();
+  try {
+    const BULK = 64 * MiB;
+    const native = await nativeThroughput(peer.port, BULK);
+    rows.push({
+      bench: 'native loopback net (one socket)',
+      up_MBps: native.up,
+      down_MBps: native.down,
+      ratio_up: 1,
+      ratio_down: 1,
+    });
+
+    // Driver + standalone simulator over the TCP shim: the simulator's defaults (64 KiB socket queues, 16 KiB
+    // messages), then a board with bigger queues and 64 KiB messages (what a host would configure for bulk).
+    const configs: { label: string; simArgs: string[]; maxPayload?: number; recvWindow?: number }[] = [
+      { label: 'driver + sim, TCP shim (defaults: 64 KiB queues, 16 KiB messages)', simArgs: [] },
+      {
+        label: 'driver + sim, TCP shim (4 MiB queues, 64 KiB messages)',
+        simArgs: ['--send-queue', String(4 * MiB), '--recv-queue', String(4 * MiB), '--max-payload', '65535'],
+        maxPayload: 65535,
+        recvWindow: 4 * MiB,
+      },
+    ];
+    for (const c of configs) {
+      const tcpSim = await spawnSim(['--listen', 'tcp://127.0.0.1:0', ...c.simArgs]);
+      try {
+        const dev = await openDevice({
+          url: tcpSim.url,
+          ...(c.maxPayload ? { link: { maxPayload: c.maxPayload } } : {}),
+          ...(c.recvWindow ? { sockets: { recvWindow: c.recvWindow } } : {}),
+        });
+        const t = await driverThroughput(dev, peer.port, BULK);
+        rows.push({
+          bench: c.label,
+          up_MBps: t.up,
+          down_MBps: t.down,
+          ratio_up: Math.round((t.up / native.up) * 100) / 100,
+          ratio_down: Math.round((t.down / native.down) * 100) / 100,
+          goal: 'ratio ≥ 0.5',
+        });
+        await dev.close();
+      } finally {
+        await tcpSim.stop();
+      }
+    }
+
+    // Driver + standalone simulator on a socat pty pair (serial framing, ARQ).
+    const pty = await createPtyPair();
+    try {
+      const serialSim = await spawnSim(['--listen', `serial://${pty.b}?baud=4000000`]);
+      try {
+        const dev = await openDevice(`serial://${pty.a}?baud=4000000`);
+        const t = await driverThroughput(dev, peer.port, 8 * MiB);
+        rows.push({
+          bench: 'driver + sim, pty pair (serial, ARQ)',
+          up_MBps: t.up,
+          down_MBps: t.down,
+          ratio_up: Math.round((t.up / native.up) * 1000) / 1000,
+          ratio_down: Math.round((t.down / native.down) * 1000) / 1000,
+        });
+        await dev.close();
+      } finally {
+        await serialSim.stop();
+      }
+    } finally {
+      await pty.kill();
+    }
+
+    // In-process: pipelined small commands.
+    const dev = await openDevice({ url: 'sim:', maxInFlight: 256 });
+    try {
+      await commandsPerSecond(dev, 'PING', 20_000); // warm-up
+      const ping = await commandsPerSecond(dev, 'PING', 200_000);
+      const getopt = await commandsPerSecond(dev, 'GETOPT', 200_000);
+      rows.push({
+        bench: 'pipelined PING, in-process sim (256 in flight)',
+        commands_per_s: ping,
+        goal: '≥ 50,000',
+      });
+      rows.push({
+        bench: 'pipelined GETOPT, in-process sim (256 in flight)',
+        commands_per_s: getopt,
+        goal: '≥ 50,000',
+      });
+    } finally {
+      await dev.close();
+    }
+  } finally {
+    await peer.close();
+  }
+
+  const mem = mirrorMemoryPerEntry(10_000);
+  rows.push({
+    bench: 'mirror memory per idle socket (10,000 entries)',
+    bytes_per_entry: mem.perEntry,
+    heap_delta_KiB: Math.round(mem.total / 1024),
+    goal: '≤ 2048 B',
+  });
+  return rows;
+}
