@@ -116,6 +116,89 @@ describe.each(PATHS)('bulk and flow control over %s', (pathName) => {
     expect(await quietDiff(dev)).toBe('');
   }, 120_000);
 
+  it("write() returns false once send credit is exhausted; 'drain' follows the device's SEND_CREDIT", async () => {
+    // The peer does not read: the device's send queue (its credit) fills behind the peer's closed TCP window.
+    let peerSocket: net.Socket | undefined;
+    const peer = await nativeServer((s) => {
+      peerSocket = s;
+      s.pause();
+    });
+    try {
+      const s = dev.createConnection({
+        host: '127.0.0.1',
+        port: peer.port,
+        writableHighWaterMark: 16 * 1024,
+      });
+      s.on('error', () => undefined);
+      await waitFor(s, 'connect');
+      const piece = pattern(4096, 5);
+      let written = 0;
+      let creditAtFalse = -1;
+      let lengthAtFalse = -1;
+      // Write until write() says wait and no 'drain' comes any more: the kernel buffers between the device and
+      // the peer are full too, the device's queue is full, the host holds no credit.
+      for (let rounds = 0; written < 256 * 1024 * 1024; rounds++) {
+        while (s.write(piece)) written += piece.length;
+        written += piece.length;
+        creditAtFalse = s.sendCredit;
+        lengthAtFalse = s.writableLength;
+        const drainedSoon = await Promise.race([
+          waitFor(s, 'drain', 60_000).then(() => true),
+          sleep(300).then(() => false),
+        ]);
+        if (!drainedSoon) break;
+      }
+      // write() said wait with the credit used up and a high-water mark's worth waiting on the host ...
+      expect(creditAtFalse).toBe(0);
+      expect(lengthAtFalse).toBeGreaterThanOrEqual(16 * 1024);
+      // ... and it stays so while the peer does not read.
+      expect(s.sendCredit).toBe(0);
+      expect(s.writableLength).toBeGreaterThan(0);
+      // No drain while the peer is stopped.
+      let drained = false;
+      s.once('drain', () => {
+        drained = true;
+      });
+      await sleep(300);
+      expect(drained).toBe(false);
+      expect(s.sendCredit).toBe(0);
+      // The peer reads: the device's queue drains, SEND_CREDIT comes, 'drain' follows; nothing lost.
+      let got = 0;
+      const all = new Promise<void>((r) =>
+        peerSocket!.on('data', (d: Buffer) => {
+          got += d.length;
+          if (got >= written) r();
+        }),
+      );
+      peerSocket!.resume();
+      await waitFor(s, 'drain', 20_000);
+      await all;
+      expect(got).toBe(written);
+      s.destroy();
+    } finally {
+      await peer.close();
+    }
+  }, 60_000);
+
+  it('peer close: every byte sent before the FIN is readable before end, even read late', async () => {
+    const data = pattern(40 * 1024, 44);
+    const peer = await nativeServer((s) => s.end(data));
+    try {
+      const s = dev.createConnection({ host: '127.0.0.1', port: peer.port, recvWindow: 4096 });
+      s.pause();
+      await waitFor(s, 'connect');
+      await sleep(300); // the FIN has long arrived at the device; most data waits there for credit
+      const parts: Buffer[] = [];
+      s.on('data', (d: Buffer) => parts.push(d));
+      const ended = waitFor(s, 'end');
+      s.resume();
+      await ended;
+      expect(Buffer.concat(parts).equals(data)).toBe(true);
+    } finally {
+      await peer.close();
+    }
+  });
+
   it('a slow reader: credit follows the application, the remote peer is throttled, memory bounded, nothing lost', async () => {
     // More than loopback's kernel buffers (peer send + device-side receive) can absorb, so that the peer must wait.
     const total = 12 * 1024 * 1024;
