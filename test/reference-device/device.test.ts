@@ -1,0 +1,108 @@
+/**
+ * The C reference device as a process: it builds with make, prints its URL, answers the driver's handshake,
+ * PING and registers over the TCP shim, speaks the protocol's message rules to a raw client, and exits cleanly on
+ * SIGINT / SIGTERM.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type OffloadDevice, openDevice } from '../../src/index.js';
+import { RawDeviceClient } from '../helpers/raw-device-client.js';
+import { buildReferenceDevice, type RefProcess, spawnReferenceDevice } from './ref-device.js';
+
+beforeAll(() => {
+  buildReferenceDevice('all');
+}, 120_000);
+
+describe('reference device over the TCP shim', () => {
+  let ref: RefProcess;
+  let dev: OffloadDevice | undefined;
+
+  beforeAll(async () => {
+    ref = await spawnReferenceDevice(['--listen', 'tcp://127.0.0.1:0', '--slots', '16']);
+  });
+
+  afterAll(async () => {
+    await dev?.close();
+    const r = await ref?.stop();
+    expect(r).toEqual({ code: 0, signal: null });
+  });
+
+  it('prints exactly "listening on tcp://127.0.0.1:<port>"', () => {
+    expect(ref.stdout()).toMatch(/^listening on tcp:\/\/127\.0\.0\.1:\d+\n$/);
+    expect(Number(new URL(ref.url).port)).toBeGreaterThan(0);
+  });
+
+  it('the driver opens it: HELLO, PING, registers', async () => {
+    dev = await openDevice(ref.url);
+    expect(dev.info.protocolVersion.word).toBe(0x0100);
+    expect(dev.info.firmware).toMatch(/^refdev-c/);
+    expect(dev.info.slots).toBe(16);
+    expect(dev.info.link.arq).toBe(false);
+    expect(dev.info.capabilityNames).toEqual(
+      expect.arrayContaining(['TCP', 'UDP', 'IPV6', 'SNAPSHOT', 'REG_WINDOW']),
+    );
+    for (let i = 0; i < 5; i++) expect(await dev.ping(Buffer.from(`ping ${i}`))).toBeGreaterThanOrEqual(0);
+    expect(await dev.readRegister('MAGIC')).toBe(0x4f464c44);
+    expect(await dev.readRegister('VERSION')).toBe(0x0100);
+    expect(await dev.readRegister('BOOT_EPOCH')).toBe(dev.info.epoch);
+    expect((await dev.readRegister('SLOTS')) & 0xffff).toBe(16);
+    await dev.writeRegister('SCRATCH', 0xdeadbeef);
+    expect(await dev.readRegister('SCRATCH')).toBe(0xdeadbeef);
+    await expect(dev.writeRegister('CAPS', 1)).rejects.toMatchObject({ code: 'E_OFFLOAD_NOT_PERMITTED' });
+    expect((await dev.snapshot()).entries).toEqual([]);
+    await dev.close();
+    dev = undefined;
+  });
+
+  it('raw messages: unknown opcodes, bad lengths and state errors are answered, never ignored', async () => {
+    // A freshly booted device (HELLO state survives link resets, §4.7, so the earlier host's HELLO would count).
+    const fresh = await spawnReferenceDevice(['--listen', 'tcp://127.0.0.1:0', '--slots', '16']);
+    const c = await RawDeviceClient.connect(fresh.url);
+    try {
+      const boot = await c.waitEvent((e) => e.name === 'BOOT');
+      expect(boot).toMatchObject({ seq: 1, body: { reason: 0, slots: 16 } });
+      // Before HELLO only HELLO, PING and REG_READ are accepted.
+      const early = await c.request('SOCKET_OPEN', { type: 1, family: 4, protocol: 6, blocking: 0, recvCredit: 1 });
+      expect(early.status).toBe(8); // E_BAD_STATE
+      const hello = await c.hello();
+      expect(hello.slots).toBe(16);
+      // Unknown opcode 0x3E with tag 5: exactly `80 00 05 00 04 00 3E` (§5.5).
+      const unknown = await c.requestRaw(Buffer.from([0x3e, 0, 5, 0]), 5);
+      expect(unknown).toMatchObject({ kind: 'error', tag: 5, status: 4, body: { offendingOpcode: 0x3e } });
+      // A response opcode sent to the device is the wrong kind: E_BAD_OPCODE.
+      const wrongKind = await c.requestRaw(Buffer.from([0x82, 0, 6, 0, 0, 0]), 6);
+      expect(wrongKind).toMatchObject({ kind: 'error', status: 4 });
+      // A fixed-size command one byte short / long: E_BAD_LENGTH.
+      const short = await c.requestRaw(Buffer.from([0x19, 0, 7, 0, 1, 1]), 7);
+      expect(short).toMatchObject({ kind: 'error', status: 5, body: { offendingOpcode: 0x19 } });
+      const long = await c.requestRaw(Buffer.from([0x19, 0, 8, 0, 1, 1, 0, 0]), 8);
+      expect(long).toMatchObject({ kind: 'error', status: 5 });
+      // An id that was never allocated: E_UNKNOWN_SOCKET (FIG 32), nothing created.
+      const upd = await c.request('UPDATE', { id: 0x0105, status: 0xff, setFlags: 0x1000, clearFlags: 0 });
+      expect(upd.status).toBe(1);
+      expect(c.undecodable).toEqual([]);
+    } finally {
+      await c.close();
+      await fresh.stop();
+    }
+  });
+});
+
+describe('process life cycle', () => {
+  for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+    it(`exits with status 0 on ${signal}, with a host connected`, async () => {
+      const ref = await spawnReferenceDevice(['--listen', 'tcp://127.0.0.1:0']);
+      const dev = await openDevice(ref.url);
+      await dev.ping();
+      const r = await ref.stop(signal);
+      expect(r).toEqual({ code: 0, signal: null });
+      await dev.close().catch(() => undefined);
+    });
+  }
+
+  it('rejects bad arguments with status 2 and a usage line', async () => {
+    await expect(spawnReferenceDevice(['--listen', 'ftp://x'])).rejects.toThrow(/exited \(2\)/);
+    await expect(spawnReferenceDevice(['--slots', '999', '--listen', 'tcp://127.0.0.1:0'])).rejects.toThrow(
+      /exited \(2\)/,
+    );
+  });
+});
