@@ -159,6 +159,26 @@ describe('the mailbox client', () => {
     expect(fake.received.filter((c) => c.name === 'SNAPSHOT').length).toBeGreaterThan(snapshotsBefore);
   });
 
+  it('device statuses become stable codes: no free slot → E_OFFLOAD_NO_SLOT (errno EMFILE), a slot freed → works again', async () => {
+    const dev = await openDevice('sim:tiny?slots=2');
+    cleanups.push(() => dev.close());
+    const peer = await nativeServer(() => undefined);
+    cleanups.push(() => peer.close());
+    const a = dev.createConnection({ host: '127.0.0.1', port: peer.port });
+    const b = dev.createConnection({ host: '127.0.0.1', port: peer.port });
+    await Promise.all([waitFor(a, 'connect'), waitFor(b, 'connect')]);
+    const c = dev.createConnection({ host: '127.0.0.1', port: peer.port });
+    const err = await waitFor<OffloadError & { errno: string; syscall: string }>(c, 'error');
+    expect(err.code).toBe('E_OFFLOAD_NO_SLOT');
+    expect(err.errno).toBe('EMFILE');
+    expect(err.syscall).toBe('connect');
+    a.destroy();
+    await waitFor(dev.sockets, 'remove');
+    const d = dev.createConnection({ host: '127.0.0.1', port: peer.port });
+    await waitFor(d, 'connect');
+    expect(dev.sockets.size).toBe(2);
+  });
+
   it('several devices in one process, each with its own table, sockets and logs', async () => {
     const lines: Record<string, unknown>[] = [];
     const sink = new Writable({
