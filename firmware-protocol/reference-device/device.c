@@ -1501,7 +1501,9 @@ void dev_run(uint32_t now) {
   pump();
   for (unsigned i = 0; i < D.cfg.slots; i++) {
     sock_t *s = &D.s[i];
-    if (s->used && !s->terminated && s->h != PLAT_NO_SOCK && (s->sq_data > 0 || s->closing)) service_socket(s);
+    if (s->used && !s->terminated && s->h != PLAT_NO_SOCK &&
+        (s->sq_data > 0 || s->closing || ((s->flags & OFFLOAD_COND_WRITE_SHUT) && !s->fin_sent)))
+      service_socket(s); /* what the commands just queued goes out now, not at the next readiness */
   }
   pump();
   link_flush(L);

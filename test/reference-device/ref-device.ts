@@ -136,6 +136,13 @@ function refArgs(s: SimSettings): string[] {
   return a;
 }
 
+/** Throws if the process did not exit with status 0 or reported a sanitizer error. */
+export function checkCleanExit(ref: RefProcess, r: { code: number | null; signal: NodeJS.Signals | null }): void {
+  if (r.code !== 0 || /Sanitizer|runtime error/.test(ref.stderr())) {
+    throw new Error(`reference device exited with ${JSON.stringify(r)}\nstderr:\n${ref.stderr()}`);
+  }
+}
+
 export interface RefPath extends DevicePath {
   /** The running device process (its stderr carries sanitizer reports). */
   ref: RefProcess;
@@ -150,7 +157,7 @@ export interface RefPath extends DevicePath {
 export async function startRefPath(
   name: Exclude<PathName, 'sim'>,
   settings: SimSettings = {},
-  flavour: RefFlavour = 'release',
+  flavour: RefFlavour = process.env.REFDEV_FLAVOUR === 'san' ? 'san' : 'release',
 ): Promise<RefPath> {
   if (name === 'tcp') {
     const ref = await spawnReferenceDevice(['--listen', 'tcp://127.0.0.1:0', ...refArgs(settings)], { flavour });
@@ -162,7 +169,7 @@ export async function startRefPath(
       url: ref.url,
       open: (o: Omit<OpenDeviceOptions, 'url'> = {}) => openDevice({ ...o, url: ref.url }),
       close: async () => {
-        await ref.stop();
+        checkCleanExit(ref, await ref.stop());
       },
     };
   }
@@ -188,8 +195,9 @@ export async function startRefPath(
       p.ref = await spawnReferenceDevice(args, { flavour });
     },
     close: async () => {
-      await p.ref.stop();
+      const r = await p.ref.stop();
       await pty.kill();
+      checkCleanExit(p.ref, r);
     },
   };
   return p;
