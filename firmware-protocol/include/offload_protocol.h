@@ -40,6 +40,7 @@
 #define OFFLOAD_DEVICE_SOCKET_ID                65535u
 #define OFFLOAD_RESET_MAGIC                     0x52535421u
 #define OFFLOAD_REGISTER_MAGIC                  0x4F464C44u
+#define OFFLOAD_MAX_REGISTER_READ               32u
 
 /* ---- Little-endian helpers ------------------------------------------------------------------------------- */
 

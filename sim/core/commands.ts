@@ -23,8 +23,8 @@ const RESPONSE_HEADER = Limits.messageHeaderSize + 2;
 /** epoch u32, eventSeq u32, nextSlot u16, count u8. */
 const SNAPSHOT_FIXED = RESPONSE_HEADER + 11;
 const NO_MORE = 0xffff;
-/** REG_READ count limit, so that the response fits the smallest maxPayload. */
-export const MAX_REG_READ = 32;
+/** REG_READ count limit (protocol.json), so that the response fits the smallest maxPayload. */
+export const MAX_REG_READ = Limits.maxRegisterRead;
 
 const hello: Handler<'HELLO'> = (core, body, r) => {
   if (body.protoVersion >> 8 !== PROTOCOL_VERSION.major) return r.fail('E_BAD_VERSION');

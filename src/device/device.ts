@@ -275,12 +275,12 @@ export class Device extends EventEmitter<DeviceEvents> {
     return r.values[0]! >>> 0;
   }
 
-  /** Read `count` consecutive registers (1..64). */
+  /** Read `count` consecutive registers, in REG_READ commands of at most Limits.maxRegisterRead each. */
   async readRegisters(ref: RegisterRef | string, count: number): Promise<number[]> {
     const reg = resolveRegister(ref);
     const out: number[] = [];
     for (let done = 0; done < count; ) {
-      const n = Math.min(64, count - done);
+      const n = Math.min(Limits.maxRegisterRead, count - done);
       const r = await this.request('REG_READ', { offset: reg.offset + done * 4, count: n });
       out.push(...r.values.map((v) => v >>> 0));
       done += n;

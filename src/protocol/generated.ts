@@ -27,6 +27,7 @@ export const Limits = {
   deviceSocketId: 65535,
   resetMagic: 1381192737,
   registerMagic: 1330007108,
+  maxRegisterRead: 32,
 } as const;
 export type LimitsName = keyof typeof Limits;
 
