@@ -434,7 +434,7 @@ export class Link extends EventEmitter<LinkEvents> {
   }
 
   /**
-   * Queues one message (a copy is taken). Returns false when queued-but-unsent bytes reached the high-water
+   * Queues one message (not copied: do not modify it afterwards). Returns false when queued-but-unsent bytes reached the high-water
    * mark: wait for 'drain'. Nothing is dropped for lack of room. Throws E_OFFLOAD_MESSAGE_TOO_LARGE for a
    * message over the negotiated maxPayload, E_OFFLOAD_LINK_NOT_UP before start() resolved, the down error
    * (or E_OFFLOAD_LINK_CLOSED) afterwards.
@@ -454,7 +454,12 @@ export class Link extends EventEmitter<LinkEvents> {
         { length: message.length, maxPayload: max },
       );
     }
-    this.queue.push(Buffer.from(message));
+    // No copy: the caller hands over the message (an encoder's fresh buffer) and must not modify it.
+    this.queue.push(
+      Buffer.isBuffer(message)
+        ? message
+        : Buffer.from(message.buffer, message.byteOffset, message.byteLength),
+    );
     this.queuedBytes += message.length;
     this.pump();
     if (this.queuedBytes >= this.highWaterMark) {
