@@ -22,7 +22,15 @@ export type NetworkAction =
   /** Listen for TCP connections. → 'listen-result'. */
   | { kind: 'tcp-listen'; handle: number; local: Addr; backlog: number; reuseAddr: boolean }
   /** Open a TCP connection. → 'connect-result' (error ETIMEDOUT after timeoutMs). */
-  | { kind: 'tcp-connect'; handle: number; remote: Addr; local: Addr | null; timeoutMs: number; noDelay: boolean; keepAliveMs: number }
+  | {
+      kind: 'tcp-connect';
+      handle: number;
+      remote: Addr;
+      local: Addr | null;
+      timeoutMs: number;
+      noDelay: boolean;
+      keepAliveMs: number;
+    }
   /** Write stream data. The backend reports 'sent' when the network has taken the bytes (they left the send queue). */
   | { kind: 'tcp-send'; handle: number; data: Buffer }
   /** Send FIN once everything written before has been sent. */
