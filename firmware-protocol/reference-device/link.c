@@ -367,13 +367,16 @@ static void read_input(link_t *l) {
       for (;;) {
         offload_frame_t f;
         size_t consumed = 0;
-        size_t maxp = l->up ? l->max_payload : l->own_max;
-        int err = offload_tcp_decode(l->rbuf + l->rstart, l->rlen, maxp, &f, &consumed);
+        /* CHOICE: the fatal record bound stays our own offer (what the buffer holds); a frame larger than the
+         * agreed maximum but within the offer is discarded as FRAME_OVERSIZE without dropping the stream. */
+        int err = offload_tcp_decode(l->rbuf + l->rstart, l->rlen, l->own_max, &f, &consumed);
+        if (err == OFFLOAD_OK && l->up && f.length > l->max_payload) err = OFFLOAD_ERR_FRAME_OVERSIZE;
         if (err == OFFLOAD_ERR_NEED_MORE) break;
         if (err != OFFLOAD_OK && consumed == 0) {
           /* §3: an impossible record length is unrecoverable: close the connection. */
           count_error(l, err);
           l->stats.fatal_records++;
+          link_flush(l); /* what we already answered (SYNC_ACK, ACKs) still goes out first */
           plat_link_drop();
           l->rstart = l->rlen = 0;
           return;

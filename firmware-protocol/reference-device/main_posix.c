@@ -46,6 +46,7 @@ static void usage(FILE *f) {
           "  --max-payload N    link maximum payload offered in SYNC (256..%u; default 16384 TCP, 4096 serial)\n"
           "  --baud N           serial line rate, sizes the retransmission timer (default 921600)\n"
           "  --caps MASK        offer only these capability bits (hex or decimal)\n"
+          "  --loopback-only    refuse CONNECT / SENDTO destinations off this host (ENETUNREACH)\n"
           "  --stats            print link statistics on stderr at exit\n",
           (unsigned)REFDEV_MAX_SLOTS, (unsigned)REFDEV_DEFAULT_SEND_QUEUE, (unsigned)REFDEV_DEFAULT_RECV_QUEUE,
           (unsigned)REFDEV_MAX_PAYLOAD);
@@ -79,6 +80,9 @@ int main(int argc, char **argv) {
       return 0;
     } else if (strcmp(a, "--stats") == 0) {
       stats = 1;
+      continue;
+    } else if (strcmp(a, "--loopback-only") == 0) {
+      posix_net_loopback_only(1);
       continue;
     } else if (v == NULL) {
       bad = 1;

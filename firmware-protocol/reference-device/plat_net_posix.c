@@ -20,6 +20,17 @@
 static uint8_t interest[MAX_FDS];
 static uint8_t ready[MAX_FDS];
 static uint8_t is_stream[MAX_FDS];
+static int loopback_only;
+
+void posix_net_loopback_only(int on) { loopback_only = on; }
+
+/* --loopback-only: destinations off this host are unreachable (for tests that fuzz CONNECT / SENDTO). */
+static int off_host(const offload_addr_t *a) {
+  static const uint8_t v6_loop[16] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1};
+  if (!loopback_only || a == NULL) return 0;
+  if (a->family == OFFLOAD_ADDR_FAMILY_IPV4) return a->address[0] != 127;
+  return memcmp(a->address, v6_loop, 16) != 0;
+}
 
 static int map_errno(int e) {
   switch (e) {
@@ -146,6 +157,7 @@ void plat_net_remote(plat_sock_t s, offload_addr_t *out) {
 int plat_net_connect(plat_sock_t s, const offload_addr_t *addr) {
   struct sockaddr_storage ss;
   socklen_t n = to_sockaddr(addr, &ss);
+  if (off_host(addr)) return ST(ENETUNREACH);
   if (connect(s, (struct sockaddr *)&ss, n) != 0) {
     int r = map_errno(errno);
     return r == PLAT_AGAIN ? ST(OK) : r;
@@ -207,6 +219,7 @@ int plat_net_recv(plat_sock_t s, uint8_t *p, size_t cap, size_t *got) {
 int plat_net_sendto(plat_sock_t s, const offload_addr_t *addr, const uint8_t *p, size_t n) {
   struct sockaddr_storage ss;
   ssize_t r;
+  if (off_host(addr)) return ST(ENETUNREACH);
   if (addr != NULL) {
     socklen_t sl = to_sockaddr(addr, &ss);
     r = sendto(s, p, n, MSG_NOSIGNAL, (struct sockaddr *)&ss, sl);
