@@ -713,6 +713,7 @@ static void device_reset(uint8_t reason) {
   D.scratch = 0;
   D.boot_time = D.now;
   D.timed_out = 0;
+  D.hello_done = 0; /* CHOICE: a reset is a reboot: HELLO is required again (§5.4 step 4) */
 }
 
 /* ---- Registers (§9) --------------------------------------------------------------------------------------- */

@@ -46,6 +46,7 @@ static void usage(FILE *f) {
           "  --max-payload N    link maximum payload offered in SYNC (256..%u; default 16384 TCP, 4096 serial)\n"
           "  --baud N           serial line rate, sizes the retransmission timer (default 921600)\n"
           "  --caps MASK        offer only these capability bits (hex or decimal)\n"
+          "  --stack-buffers N  SO_SNDBUF / SO_RCVBUF of TCP sockets (default 32768; 0 = OS default)\n"
           "  --loopback-only    refuse CONNECT / SENDTO destinations off this host (ENETUNREACH)\n"
           "  --stats            print link statistics on stderr at exit\n",
           (unsigned)REFDEV_MAX_SLOTS, (unsigned)REFDEV_DEFAULT_SEND_QUEUE, (unsigned)REFDEV_DEFAULT_RECV_QUEUE,
@@ -100,6 +101,10 @@ int main(int argc, char **argv) {
       bad = parse_u32(v, OFFLOAD_MIN_MAX_PAYLOAD, REFDEV_MAX_PAYLOAD, &maxp);
     } else if (strcmp(a, "--baud") == 0) {
       bad = parse_u32(v, 1, 100000000u, &baud);
+    } else if (strcmp(a, "--stack-buffers") == 0) {
+      uint32_t b;
+      bad = parse_u32(v, 0, 64u * 1024u * 1024u, &b);
+      posix_net_stack_buffers((int)b);
     } else if (strcmp(a, "--caps") == 0) {
       bad = parse_u32(v, 1, 0xFFFFFFFFu, &caps);
     } else {

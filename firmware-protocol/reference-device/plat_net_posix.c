@@ -21,6 +21,9 @@ static uint8_t interest[MAX_FDS];
 static uint8_t ready[MAX_FDS];
 static uint8_t is_stream[MAX_FDS];
 static int loopback_only;
+static int stack_buffer = 32768;
+
+void posix_net_stack_buffers(int bytes) { stack_buffer = bytes; }
 
 void posix_net_loopback_only(int on) { loopback_only = on; }
 
@@ -121,6 +124,12 @@ int plat_net_open(uint8_t type, uint8_t family, plat_sock_t *out) {
     return ST(E_NO_SLOT);
   }
   if (family == 6) setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one); /* family 6 means IPv6 only */
+  if (stream && stack_buffer > 0) {
+    /* Keep the stack's own TCP buffers small, as on a board: backpressure then shows in the device's queues
+     * (a peer that stops reading fills the send queue; a host that grants no credit closes the TCP window). */
+    setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &stack_buffer, sizeof stack_buffer);
+    setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &stack_buffer, sizeof stack_buffer);
+  }
   track(fd, stream);
   *out = fd;
   return ST(OK);

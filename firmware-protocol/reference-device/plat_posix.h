@@ -14,6 +14,8 @@ void posix_net_clear_ready(void);
 void posix_net_set_ready(const struct pollfd *fds, int n);
 /* Refuse destinations off this host (ENETUNREACH), for fuzz tests. */
 void posix_net_loopback_only(int on);
+/* SO_SNDBUF / SO_RCVBUF of TCP sockets (0 = the OS default, with autotuning). */
+void posix_net_stack_buffers(int bytes);
 
 /* Host link. url receives "tcp://HOST:PORT" / "serial://PATH" for the ready line. 0 = OK. */
 int posix_link_open_tcp(const char *host, uint16_t port, char *url, size_t url_size);
