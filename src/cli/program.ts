@@ -2,6 +2,7 @@
 import { Command } from 'commander';
 import { buildSimCommand } from '../../sim/main.js';
 import { benchCommand } from './commands/bench.js';
+import { conformanceCommand } from './commands/conformance.js';
 import { connectCommand, listenCommand } from './commands/connect.js';
 import { listCommand } from './commands/list.js';
 import { monitorCommand } from './commands/monitor.js';
@@ -29,7 +30,8 @@ export function buildProgram(): Command {
     .addCommand(listenCommand())
     .addCommand(trafficCommand())
     .addCommand(benchCommand())
-    .addCommand(selftestCommand());
+    .addCommand(selftestCommand())
+    .addCommand(conformanceCommand());
   const sim = buildSimCommand();
   sim.addHelpText(
     'after',
