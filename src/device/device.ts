@@ -1,6 +1,7 @@
 /**
  * Device: the mailbox client of one board (one channel). It composes
- *   - the link (frames in order, exactly once; 'reset' when the peer restarted, 'down' when it is gone),
+ *   - a MessageChannel (messages in order, exactly once; 'reset' when the peer restarted, 'down' when it is gone):
+ *     the Link on serial/TCP, the rings on PCIe (src/link/channel.ts) — the Device does not know which,
  *   - the handshake (handshake.ts: link start, then HELLO),
  *   - request correlation (requests.ts),
  *   - event sequencing (sequencer.ts),
@@ -9,7 +10,7 @@
  */
 import { EventEmitter } from 'node:events';
 import type { Logger } from 'pino';
-import type { Link } from '../link/link.js';
+import type { MessageChannel } from '../link/channel.js';
 import {
   type AnyEvent,
   type AnyResponse,
@@ -116,7 +117,8 @@ let deviceCount = 0;
 export class Device extends EventEmitter<DeviceEvents> {
   readonly name: string;
   readonly log: Logger;
-  readonly link: Link;
+  /** What carries the messages: a Link (serial, TCP) or the PCIe rings. */
+  readonly link: MessageChannel;
   private _info: DeviceInfo | undefined;
   private _state: DeviceState = 'opening';
   private readonly tracker: RequestTracker;
@@ -127,7 +129,7 @@ export class Device extends EventEmitter<DeviceEvents> {
   private closePromise: Promise<void> | undefined;
   private readonly counters = { messagesIn: 0, events: 0, undecodable: 0, resets: 0 };
 
-  constructor(link: Link, options: DeviceOptions = {}) {
+  constructor(link: MessageChannel, options: DeviceOptions = {}) {
     super();
     this.setMaxListeners(0);
     this.link = link;

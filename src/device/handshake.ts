@@ -6,7 +6,8 @@
  *   E_OFFLOAD_BAD_VERSION   a device of another major version.
  */
 import type { Logger } from 'pino';
-import type { Link, LinkParams } from '../link/link.js';
+import type { MessageChannel } from '../link/channel.js';
+import type { LinkParams } from '../link/link.js';
 import {
   Capability,
   type CapabilityName,
@@ -79,12 +80,12 @@ function withTimeout<T>(p: Promise<T>, ms: number, onTimeout: () => Error): Prom
 }
 
 /** Anything received at all from the peer, to tell silence from a foreign protocol. */
-function heardAnything(link: Link): boolean {
+function heardAnything(link: MessageChannel): boolean {
   return link.counters.bytesReceived > 0;
 }
 
 export async function handshake(
-  link: Link,
+  link: MessageChannel,
   tracker: RequestTracker,
   options: HandshakeOptions,
   log: Logger,
@@ -175,7 +176,7 @@ export async function handshake(
   return info;
 }
 
-function classifyLinkStartError(err: Error & { code?: string }, link: Link, timeoutMs: number): DeviceError {
+function classifyLinkStartError(err: Error & { code?: string }, link: MessageChannel, timeoutMs: number): DeviceError {
   const code = err.code ?? '';
   if (code === DeviceErrorCode.NO_ANSWER || code === DeviceErrorCode.NOT_A_DEVICE) {
     return new DeviceError(code, err.message, { linkCode: code }, { cause: err });

@@ -64,3 +64,4 @@ export {
   type LinkRole,
 } from './link.js';
 export { isLinkError, LinkError, LinkErrorCode } from './errors.js';
+export type { MessageChannel, MessageChannelEvents } from './channel.js';

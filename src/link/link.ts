@@ -16,6 +16,7 @@ import { encodeSerialFrame, maxEncodedFrameLength, SerialDeframer } from '../pro
 import { encodeTcpRecord, TcpDeframer, type TcpDeframerOutput } from '../protocol/tcp-framing.js';
 import type { TransportError } from '../transport/errors.js';
 import type { Transport } from '../transport/transport.js';
+import type { MessageChannel } from './channel.js';
 import { LinkError, LinkErrorCode } from './errors.js';
 
 /** What both sides agreed at the SYNC exchange. */
@@ -216,7 +217,7 @@ export function agreeParams(a: Omit<SyncPayload, 'nonce'>, b: Omit<SyncPayload, 
  * The reliable framed link. See index.ts for the protocol summary. One instance per peer incarnation
  * of ours: once closed or down it stays so; create a new Link to start again.
  */
-export class Link extends EventEmitter<LinkEvents> {
+export class Link extends EventEmitter<LinkEvents> implements MessageChannel {
   readonly role: LinkRole;
   readonly framing: LinkFraming;
   readonly channel: number;
@@ -303,6 +304,8 @@ export class Link extends EventEmitter<LinkEvents> {
   private rto = 200;
   private pumping = false;
   private pumpAgain = false;
+  /** cork() depth; input processing corks too. While corked, send() queues and the pump waits for uncork(). */
+  private corked = 0;
 
   // Receive side.
   private rcvNext = 0;
@@ -461,12 +464,27 @@ export class Link extends EventEmitter<LinkEvents> {
         : Buffer.from(message.buffer, message.byteOffset, message.byteLength),
     );
     this.queuedBytes += message.length;
-    this.pump();
+    if (this.corked === 0) this.pump();
     if (this.queuedBytes >= this.highWaterMark) {
       this.needDrain = true;
       return false;
     }
     return true;
+  }
+
+  /**
+   * Holds messages given to send() until the matching uncork(), so that what a burst of work produces (say,
+   * the responses and events for every command of one received chunk) goes to the transport in one write.
+   * Nests. Received input is processed corked automatically.
+   */
+  cork(): void {
+    this.corked++;
+  }
+
+  /** Ends one cork(); the outermost one sends what was held. */
+  uncork(): void {
+    if (this.corked === 0) return;
+    if (--this.corked === 0) this.afterInput();
   }
 
   /** Stops everything (timers, listeners); drops unsent messages; closes the transport unless closeTransport is false. */
@@ -488,16 +506,22 @@ export class Link extends EventEmitter<LinkEvents> {
     if (this.state !== 'syncing' && this.state !== 'up') return;
     this.counters.bytesReceived += chunk.length;
     const outputs: TcpDeframerOutput[] = this.deframer.push(chunk);
-    for (const out of outputs) {
-      if (this.state !== 'syncing' && this.state !== 'up') return;
-      if (out.kind === 'frame') this.onFrame(out.frame);
-      else if (out.kind === 'discarded') this.onDiscarded(out.error, out.byteCount);
-      else {
-        this.onFatal(out.error);
-        return;
+    // Messages sent while the chunk's frames are delivered go out together, after them (afterInput pumps).
+    this.corked++;
+    try {
+      for (const out of outputs) {
+        if (this.state !== 'syncing' && this.state !== 'up') return;
+        if (out.kind === 'frame') this.onFrame(out.frame);
+        else if (out.kind === 'discarded') this.onDiscarded(out.error, out.byteCount);
+        else {
+          this.onFatal(out.error);
+          return;
+        }
       }
+    } finally {
+      this.corked--;
     }
-    this.afterInput();
+    if (this.corked === 0) this.afterInput();
   };
 
   private readonly onDrain = (): void => {

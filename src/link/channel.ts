@@ -1,0 +1,39 @@
+/**
+ * MessageChannel: the narrow seam between the mailbox client (src/device) and whatever carries its messages.
+ *
+ * On serial and TCP it is the Link (frames, CRC, sequence/ack, SYNC); on PCIe it is the pair of rings in the
+ * register window (no framing, no link layer: PROTOCOL.md §10). The Device uses nothing else, so it does not
+ * know which transport it runs on.
+ *
+ *   start()    bring the channel up; resolves with the agreed parameters (maxPayload above all)
+ *   send(m)    hand over one encoded message; false = wait for 'drain' (the message is still taken)
+ *   'message'  one message from the device, in order, exactly once
+ *   'up'       start() completed
+ *   'reset'    the peer restarted under us: what was in flight is lost, the layer above re-handshakes
+ *   'down'     terminal failure (the device or the wire is gone)
+ *   'drain'    send() may be called again after it returned false
+ *   close()    stop; idempotent
+ */
+import type { EventEmitter } from 'node:events';
+import type { LinkCounters, LinkEvents, LinkParams } from './link.js';
+
+/** The events every message channel emits (those of the Link). */
+export type MessageChannelEvents = LinkEvents;
+
+export interface MessageChannel extends EventEmitter<MessageChannelEvents> {
+  /** Name in logs and errors. */
+  readonly name: string;
+  /** Channel number (PROTOCOL.md §11); 0 on PCIe. */
+  readonly channel: number;
+  /** The agreed parameters once up. */
+  readonly params: LinkParams | undefined;
+  readonly isUp: boolean;
+  /**
+   * Traffic counters. bytesReceived > 0 tells "something answered" from silence in the handshake; counters
+   * that have no meaning on a channel (retransmits on PCIe) stay 0.
+   */
+  readonly counters: LinkCounters;
+  start(): Promise<LinkParams>;
+  send(message: Uint8Array): boolean;
+  close(): Promise<void>;
+}
