@@ -61,7 +61,13 @@ describe('reference device over the TCP shim', () => {
       const boot = await c.waitEvent((e) => e.name === 'BOOT');
       expect(boot).toMatchObject({ seq: 1, body: { reason: 0, slots: 16 } });
       // Before HELLO only HELLO, PING and REG_READ are accepted.
-      const early = await c.request('SOCKET_OPEN', { type: 1, family: 4, protocol: 6, blocking: 0, recvCredit: 1 });
+      const early = await c.request('SOCKET_OPEN', {
+        type: 1,
+        family: 4,
+        protocol: 6,
+        blocking: 0,
+        recvCredit: 1,
+      });
       expect(early.status).toBe(8); // E_BAD_STATE
       const hello = await c.hello();
       expect(hello.slots).toBe(16);

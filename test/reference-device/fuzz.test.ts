@@ -22,7 +22,13 @@ import { openTransport } from '../../src/transport/factory.js';
 import type { Transport } from '../../src/transport/transport.js';
 import { createPtyPair, type PtyPair } from '../helpers/pty.js';
 import { RawDeviceClient } from '../helpers/raw-device-client.js';
-import { type FuzzItem, fuzzItemArb, type FuzzSession, fuzzSessionArb, runSession } from '../helpers/sim-fuzz.js';
+import {
+  type FuzzItem,
+  fuzzItemArb,
+  type FuzzSession,
+  fuzzSessionArb,
+  runSession,
+} from '../helpers/sim-fuzz.js';
 import {
   buildReferenceDevice,
   checkCleanExit,
@@ -46,11 +52,19 @@ function checkAlive(ref: RefProcess): void {
 
 describe('in-process harness (fuzz_link.c) under ASan + UBSan', () => {
   it('structured, random and mutated input: no crash, every device frame and message decodes', () => {
-    const out = execFileSync(REF_FUZZ_BIN, ['--iterations', '100000000', '--seconds', '6', '--seed', '20240611'], {
-      encoding: 'utf8',
-      env: { ...process.env, ASAN_OPTIONS: 'detect_leaks=1', UBSAN_OPTIONS: 'print_stacktrace=1:halt_on_error=1' },
-      timeout: 60_000,
-    });
+    const out = execFileSync(
+      REF_FUZZ_BIN,
+      ['--iterations', '100000000', '--seconds', '6', '--seed', '20240611'],
+      {
+        encoding: 'utf8',
+        env: {
+          ...process.env,
+          ASAN_OPTIONS: 'detect_leaks=1',
+          UBSAN_OPTIONS: 'print_stacktrace=1:halt_on_error=1',
+        },
+        timeout: 60_000,
+      },
+    );
     const m = /fuzz-link: (\d+) inputs, seed \d+, no crash/.exec(out);
     expect(m, out).not.toBeNull();
     expect(Number(m![1])).toBeGreaterThan(1000);
@@ -80,7 +94,13 @@ describe('fuzzed sessions at the TCP-shim port (sanitizer build)', () => {
     try {
       const hello = await c.hello();
       expect(hello.protoVersion).toBe(0x0100);
-      const { id } = await c.ok('SOCKET_OPEN', { type: 2, family: 4, protocol: 17, blocking: 0, recvCredit: 4096 });
+      const { id } = await c.ok('SOCKET_OPEN', {
+        type: 2,
+        family: 4,
+        protocol: 17,
+        blocking: 0,
+        recvCredit: 4096,
+      });
       expect(id).toBeGreaterThan(0);
       expect((await c.ok('PING', { payload: Buffer.from('fresh') })).payload).toEqual(Buffer.from('fresh'));
       await c.ok('CLOSE', { id, abort: 1 });
@@ -153,10 +173,22 @@ describe('random and mutated frames on a pty (serial framing, ARQ; sanitizer bui
   });
 
   /** One serial session: a SYNC (ARQ on), then fuzz items as frames with plausible sequence numbers. */
-  async function serialSession(t: Transport, deviceNext: { seq: number }, items: FuzzItem[], junk: Uint8Array[]) {
+  async function serialSession(
+    t: Transport,
+    deviceNext: { seq: number },
+    items: FuzzItem[],
+    junk: Uint8Array[],
+  ) {
     let seq = 0;
     const frame = (type: number, payload: Uint8Array, channel = 0, flags = 0) =>
-      encodeSerialFrame({ channel, type, seq: type === FrameType.MSG ? seq : 0, ack: deviceNext.seq, flags, payload });
+      encodeSerialFrame({
+        channel,
+        type,
+        seq: type === FrameType.MSG ? seq : 0,
+        ack: deviceNext.seq,
+        flags,
+        payload,
+      });
     const nonce = (0x5e000000 + Math.floor(Math.random() * 0xffffff)) >>> 0;
     t.write(Buffer.from([0]));
     t.write(frame(FrameType.SYNC, encodeSync({ nonce, window: 16, arq: 1, maxPayload: 4096 })));
@@ -232,7 +264,7 @@ describe('random and mutated frames on a pty (serial framing, ARQ; sanitizer bui
       expect(await dev.ping(Buffer.from('after the fuzz'))).toBeGreaterThanOrEqual(0);
       const u = dev.createSocket('udp4');
       u.bind(0, '127.0.0.1');
-      await new Promise((r) => u.once('listening', r));
+      await new Promise<void>((r) => u.once('listening', () => r()));
       await new Promise<void>((r) => u.close(() => r()));
     } finally {
       await dev.close();

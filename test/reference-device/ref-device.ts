@@ -44,7 +44,9 @@ export function buildReferenceDevice(target: 'all' | 'san' | 'fuzz' = 'all'): st
     execFileSync(cmd, args as string[], { stdio: ['ignore', 'pipe', 'pipe'], encoding: 'utf8' });
   } catch (err) {
     const e = err as { stdout?: string; stderr?: string; message: string };
-    throw new Error(`building the reference device (make ${target}) failed:\n${e.stdout ?? ''}${e.stderr ?? e.message}`);
+    throw new Error(
+      `building the reference device (make ${target}) failed:\n${e.stdout ?? ''}${e.stderr ?? e.message}`,
+    );
   }
   const bin = target === 'san' ? REF_BIN_SAN : target === 'fuzz' ? REF_FUZZ_BIN : REF_BIN;
   if (!existsSync(bin)) throw new Error(`make ${target} did not produce ${bin}`);
@@ -58,7 +60,10 @@ export interface RefProcess {
   stderr(): string;
   exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
   /** SIGTERM (default) and wait; SIGKILL after graceMs. */
-  stop(signal?: NodeJS.Signals, graceMs?: number): Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  stop(
+    signal?: NodeJS.Signals,
+    graceMs?: number,
+  ): Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
 }
 
 /** Runs the device and resolves once it printed `listening on <url>`. */
@@ -94,7 +99,11 @@ export async function spawnReferenceDevice(
     const timer = setTimeout(() => {
       cleanup();
       child.kill('SIGKILL');
-      reject(new Error(`reference device did not print its URL within ${timeoutMs} ms\nstdout: ${out}\nstderr: ${err}`));
+      reject(
+        new Error(
+          `reference device did not print its URL within ${timeoutMs} ms\nstdout: ${out}\nstderr: ${err}`,
+        ),
+      );
     }, timeoutMs);
     const onData = () => {
       const m = /^listening on (\S+)\n/m.exec(out);
@@ -137,7 +146,10 @@ function refArgs(s: SimSettings): string[] {
 }
 
 /** Throws if the process did not exit with status 0 or reported a sanitizer error. */
-export function checkCleanExit(ref: RefProcess, r: { code: number | null; signal: NodeJS.Signals | null }): void {
+export function checkCleanExit(
+  ref: RefProcess,
+  r: { code: number | null; signal: NodeJS.Signals | null },
+): void {
   if (r.code !== 0 || /Sanitizer|runtime error/.test(ref.stderr())) {
     throw new Error(`reference device exited with ${JSON.stringify(r)}\nstderr:\n${ref.stderr()}`);
   }
@@ -160,7 +172,9 @@ export async function startRefPath(
   flavour: RefFlavour = process.env.REFDEV_FLAVOUR === 'san' ? 'san' : 'release',
 ): Promise<RefPath> {
   if (name === 'tcp') {
-    const ref = await spawnReferenceDevice(['--listen', 'tcp://127.0.0.1:0', ...refArgs(settings)], { flavour });
+    const ref = await spawnReferenceDevice(['--listen', 'tcp://127.0.0.1:0', ...refArgs(settings)], {
+      flavour,
+    });
     return {
       name,
       bulkBytes: 8 * 1024 * 1024,
