@@ -1507,13 +1507,19 @@ void dev_run(uint32_t now) {
       service_socket(s); /* what the commands just queued goes out now, not at the next readiness */
   }
   pump();
+  /* Commands already read from the stream but held while the queue was full: take them now, not at the next
+   * readiness (the stream may have nothing new to say). */
+  for (int rounds = 0; rounds < 16 && link_input_ready(L); rounds++) {
+    link_poll(L, now);
+    pump();
+  }
   link_flush(L);
   for (unsigned i = 0; i < D.cfg.slots; i++) set_interest(&D.s[i]);
 }
 
 uint32_t dev_next_timeout(uint32_t now, uint32_t max) {
   uint32_t t = link_next_timeout(L, now, max);
-  if (D.work_left) return 0;
+  if (D.work_left || link_input_ready(L)) return 0;
   for (unsigned i = 0; i < D.cfg.slots; i++) {
     const sock_t *s = &D.s[i];
     int32_t d;

@@ -526,3 +526,5 @@ void link_msg_commit(link_t *l, size_t len) {
 int link_idle(const link_t *l) { return l->tlen == 0 && l->snd_base == l->snd_next; }
 
 int link_tx_pending(const link_t *l) { return l->tlen > 0; }
+
+int link_input_ready(const link_t *l) { return l->held && l->inq_count < REFDEV_WINDOW; }

@@ -102,5 +102,7 @@ void link_msg_commit(link_t *l, size_t len);
 int link_idle(const link_t *l);
 /* True while encoded bytes wait for the host stream to take them (wait for it to become writable). */
 int link_tx_pending(const link_t *l);
+/* True when input already read from the stream waits for the queue and the queue has room again. */
+int link_input_ready(const link_t *l);
 
 #endif
