@@ -10,6 +10,7 @@ const MODULES: [string, string][] = [
   ['codec.ts', 'benchCodec'],
   ['link.ts', 'benchLink'],
   ['driver.ts', 'benchDriver'],
+  ['reference-device.ts', 'benchReferenceDevice'],
 ];
 
 const json = process.argv.includes('--json');
