@@ -155,7 +155,9 @@ export function checkCleanExit(
   }
 }
 
-export interface RefPath extends DevicePath {
+export interface RefPath extends Omit<DevicePath, 'process'> {
+  /** The running device process, shaped like the simulator's (the driver's fault tests stop and kill it). */
+  process: RefProcess;
   /** The running device process (its stderr carries sanitizer reports). */
   ref: RefProcess;
   /** The URL the driver opens. */
@@ -178,7 +180,7 @@ export async function startRefPath(
     return {
       name,
       bulkBytes: 8 * 1024 * 1024,
-      process: undefined,
+      process: ref,
       ref,
       url: ref.url,
       open: (o: Omit<OpenDeviceOptions, 'url'> = {}) => openDevice({ ...o, url: ref.url }),
@@ -200,13 +202,14 @@ export async function startRefPath(
   const p: RefPath = {
     name,
     bulkBytes: 2 * 1024 * 1024,
-    process: undefined,
+    process: ref,
     ref,
     url,
     open: (o: Omit<OpenDeviceOptions, 'url'> = {}) => openDevice({ ...o, url }),
     restartDevice: async () => {
       await p.ref.stop('SIGKILL');
       p.ref = await spawnReferenceDevice(args, { flavour });
+      p.process = p.ref;
     },
     close: async () => {
       const r = await p.ref.stop();
