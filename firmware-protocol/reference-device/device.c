@@ -845,8 +845,8 @@ static void cmd_ping(size_t req_len) {
 
 static void cmd_reg_read(void) {
   uint32_t off = REQ_U(OFFLOAD_REG_READ_REQ_OFFSET_IDX), count = REQ_U(OFFLOAD_REG_READ_REQ_COUNT_IDX);
-  uint32_t values[32];
-  if (off % 4u != 0 || count == 0 || count > 32u || 6u + 4u * count > max_message()) {
+  uint32_t values[OFFLOAD_MAX_REGISTER_READ];
+  if (off % 4u != 0 || count == 0 || count > OFFLOAD_MAX_REGISTER_READ || 6u + 4u * count > max_message()) {
     rsp_status(OFFLOAD_OP_REG_READ, D.req.tag, OFFLOAD_STATUS_E_INVALID);
     return;
   }
@@ -1488,7 +1488,7 @@ void dev_run(uint32_t now) {
     D.down_timing = 1;
     D.down_since = now;
   }
-  if (!L->up && D.down_timing && !D.timed_out && DUE(now, D.down_since + REFDEV_CHANNEL_TIMEOUT_MS)) {
+  if (!L->up && D.down_timing && !D.timed_out && DUE(now, D.down_since + D.cfg.channel_timeout_ms)) {
     /* §11 channel timeout: abort every socket of the channel (channel 0 stays open). */
     for (unsigned i = 0; i < D.cfg.slots; i++)
       if (D.s[i].used && !D.s[i].terminated) terminate(&D.s[i], OFFLOAD_STATUS_ECONNABORTED, 1);
@@ -1537,7 +1537,7 @@ uint32_t dev_next_timeout(uint32_t now, uint32_t max) {
     }
   }
   if (!L->up && D.down_timing && !D.timed_out) {
-    int32_t d = (int32_t)(D.down_since + REFDEV_CHANNEL_TIMEOUT_MS - now);
+    int32_t d = (int32_t)(D.down_since + D.cfg.channel_timeout_ms - now);
     if (d <= 0) return 0;
     if ((uint32_t)d < t) t = (uint32_t)d;
   }
@@ -1556,6 +1556,7 @@ int dev_init(const dev_config_t *cfg, uint32_t now) {
     return -1;
   if (cfg->pool == NULL || cfg->pool_size < dev_pool_size(cfg->slots, cfg->send_queue, cfg->recv_queue)) return -1;
   D.caps = cfg->caps ? cfg->caps & DEVICE_CAPS : DEVICE_CAPS;
+  if (D.cfg.channel_timeout_ms == 0) D.cfg.channel_timeout_ms = REFDEV_CHANNEL_TIMEOUT_MS;
   D.now = now;
   p = cfg->pool;
   for (unsigned i = 0; i < D.cfg.slots; i++) {

@@ -24,6 +24,7 @@ typedef struct dev_config {
   uint16_t max_payload;    /* SYNC offer; 0 = default for the framing */
   uint32_t baud;           /* serial line rate for the retransmission timer (0 = unknown) */
   uint32_t caps;           /* capabilities offered; 0 = everything this device implements */
+  uint32_t channel_timeout_ms; /* link down this long: the channel's sockets are aborted (§11); 0 = 10 s */
 } dev_config_t;
 
 /* Bytes of queue memory dev_init needs for a configuration. */

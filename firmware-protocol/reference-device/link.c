@@ -420,7 +420,10 @@ void link_poll(link_t *l, uint32_t now) {
   uint32_t s = plat_link_session();
   l->now = now;
   if (s != l->session) new_session(l, s);
-  if (s != 0) read_input(l);
+  if (s != 0) {
+    read_input(l);
+    if (plat_link_session() != l->session) new_session(l, plat_link_session()); /* the stream ended just now */
+  }
   if (l->sync_repeat && DUE(now, l->sync_due)) {
     send_sync(l);
     l->sync_due = now + REFDEV_SYNC_REPEAT_MS;

@@ -46,6 +46,7 @@ static void usage(FILE *f) {
           "  --max-payload N    link maximum payload offered in SYNC (256..%u; default 16384 TCP, 4096 serial)\n"
           "  --baud N           serial line rate, sizes the retransmission timer (default 921600)\n"
           "  --caps MASK        offer only these capability bits (hex or decimal)\n"
+          "  --channel-timeout MS  link down this long: abort the channel's sockets (default 10000)\n"
           "  --stack-buffers N  SO_SNDBUF / SO_RCVBUF of TCP sockets (default 32768; 0 = OS default)\n"
           "  --loopback-only    refuse CONNECT / SENDTO destinations off this host (ENETUNREACH)\n"
           "  --stats            print link statistics on stderr at exit\n",
@@ -66,6 +67,7 @@ static int parse_u32(const char *s, uint32_t min, uint32_t max, uint32_t *out) {
 int main(int argc, char **argv) {
   const char *listen_url = NULL, *serial = NULL;
   uint32_t slots = 64, sq = REFDEV_DEFAULT_SEND_QUEUE, rq = REFDEV_DEFAULT_RECV_QUEUE, maxp = 0, baud = 921600, caps = 0;
+  uint32_t channel_timeout = 0;
   int stats = 0;
   char url[600];
   dev_config_t cfg;
@@ -105,6 +107,8 @@ int main(int argc, char **argv) {
       uint32_t b;
       bad = parse_u32(v, 0, 64u * 1024u * 1024u, &b);
       posix_net_stack_buffers((int)b);
+    } else if (strcmp(a, "--channel-timeout") == 0) {
+      bad = parse_u32(v, 1, 3600000u, &channel_timeout);
     } else if (strcmp(a, "--caps") == 0) {
       bad = parse_u32(v, 1, 0xFFFFFFFFu, &caps);
     } else {
@@ -181,6 +185,7 @@ int main(int argc, char **argv) {
   cfg.max_payload = (uint16_t)maxp;
   cfg.baud = serial != NULL ? baud : 0;
   cfg.caps = caps;
+  cfg.channel_timeout_ms = channel_timeout;
   pool = malloc(cfg.pool_size); /* the only allocation: socket queues, once, before the loop */
   if (pool == NULL) {
     fprintf(stderr, "reference-device: cannot allocate %zu bytes of queue memory\n", cfg.pool_size);

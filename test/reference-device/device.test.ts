@@ -93,6 +93,54 @@ describe('reference device over the TCP shim', () => {
   });
 });
 
+describe('channel timeout (§11)', () => {
+  it('sockets of a channel whose link stays down are aborted; the final STATUS events arrive when a host returns', async () => {
+    const ref = await spawnReferenceDevice(['--listen', 'tcp://127.0.0.1:0', '--channel-timeout', '400']);
+    try {
+      const a = await RawDeviceClient.connect(ref.url);
+      await a.hello();
+      const tcp = await a.ok('SOCKET_OPEN', {
+        type: 1,
+        family: 4,
+        protocol: 6,
+        blocking: 0,
+        recvCredit: 1024,
+      });
+      await a.ok('LISTEN', { id: tcp.id, backlog: 4 });
+      const udp = await a.ok('SOCKET_OPEN', {
+        type: 2,
+        family: 4,
+        protocol: 17,
+        blocking: 0,
+        recvCredit: 4096,
+      });
+      const seq = (await a.ok('REG_READ', { offset: 0x2c, count: 1 })).values[0]!;
+      await a.close(); // the host goes away: the link is down from now on
+      await new Promise((r) => setTimeout(r, 800));
+      const b = await RawDeviceClient.connect(ref.url);
+      try {
+        const terminated = await Promise.all(
+          [tcp.id, udp.id].map((id) =>
+            b.waitEvent((e) => e.name === 'STATUS' && e.body.id === id && e.body.status === 9),
+          ),
+        );
+        for (const e of terminated) expect(e).toMatchObject({ body: { error: 26 } }); // ECONNABORTED
+        expect(terminated.map((e) => e.seq).sort()).toEqual([seq + 1, seq + 2]);
+        await b.hello();
+        const snap = await b.ok('SNAPSHOT', { startSlot: 0, maxEntries: 16, allChannels: 0 });
+        expect(snap.count).toBe(0);
+        expect(snap.eventSeq).toBe(seq + 2);
+        const q = await b.request('QUERY', { id: tcp.id });
+        expect(q.status).toBe(1); // E_UNKNOWN_SOCKET: the id is gone
+      } finally {
+        await b.close();
+      }
+    } finally {
+      expect(await ref.stop()).toEqual({ code: 0, signal: null });
+    }
+  });
+});
+
 describe('process life cycle', () => {
   for (const signal of ['SIGINT', 'SIGTERM'] as const) {
     it(`exits with status 0 on ${signal}, with a host connected`, async () => {
