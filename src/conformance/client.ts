@@ -255,6 +255,24 @@ export class KitClient {
     }
   }
 
+  /**
+   * Waits until `value()` reaches `target`, or stops changing for `stallMs` (then returns anyway: the caller
+   * checks what it got). For data that may never all arrive on a faulty device.
+   */
+  async progress(value: () => number, target: number, stallMs = 1500): Promise<number> {
+    let last = value();
+    let lastChange = Date.now();
+    while (value() < target && Date.now() - lastChange < stallMs) {
+      if (this.down) throw this.down;
+      await this.wake(20);
+      if (value() !== last) {
+        last = value();
+        lastChange = Date.now();
+      }
+    }
+    return value();
+  }
+
   /** Resolves at the next message or after `ms`. */
   wake(ms: number): Promise<void> {
     return new Promise<void>((resolve) => {

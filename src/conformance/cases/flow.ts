@@ -147,17 +147,11 @@ export const flowCases: ConformanceCase[] = [
         }
       };
       await sendAll(ctx, id, data, grant);
-      // Wait for the echo; give up once nothing more arrives for 2 s.
-      let last = book.recvTaken;
-      let lastChange = Date.now();
-      while (book.recvTaken < n && Date.now() - lastChange < 2000) {
+      // Wait for the echo; give up once nothing more arrives for 1.5 s.
+      await c.progress(() => {
         grant();
-        await c.wake(20);
-        if (book.recvTaken !== last) {
-          last = book.recvTaken;
-          lastChange = Date.now();
-        }
-      }
+        return book.recvTaken;
+      }, n);
       await c.quiet(50, 1000);
       const got = Buffer.concat(book.data);
       const max = ctx.info.maxPayload - 14;
@@ -195,15 +189,7 @@ export const flowCases: ConformanceCase[] = [
       const book = c.book(id);
       const n = Math.min(4 * ctx.info.sendQueueSize, 1024 * 1024);
       await sendAll(ctx, id, pattern(n, 7));
-      let last = book.recvTaken;
-      let lastChange = Date.now();
-      while (book.recvTaken < n && Date.now() - lastChange < 2000) {
-        await c.wake(20);
-        if (book.recvTaken !== last) {
-          last = book.recvTaken;
-          lastChange = Date.now();
-        }
-      }
+      await c.progress(() => book.recvTaken, n);
       for (let attempt = 0; ; attempt++) {
         await c.quiet(60, 1000);
         const e = await ctx.entry(id);
@@ -298,15 +284,7 @@ export const flowCases: ConformanceCase[] = [
       const violations = c.violations.length;
       await sendAll(ctx, id, data);
       const stage = async (expect: number, what: string) => {
-        let last = book.recvTaken;
-        let lastChange = Date.now();
-        while (book.recvTaken < expect && Date.now() - lastChange < 1500) {
-          await c.wake(20);
-          if (book.recvTaken !== last) {
-            last = book.recvTaken;
-            lastChange = Date.now();
-          }
-        }
+        await c.progress(() => book.recvTaken, expect, 1000);
         await c.quiet(100, 1500);
         const credit = c.violations.slice(violations).filter((v) => v.kind === 'credit');
         if (credit.length) fail(credit[0]!.message);

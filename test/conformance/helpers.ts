@@ -1,0 +1,88 @@
+/** Shared checks of the conformance tests: a clean report, and JUnit XML that agrees with it. */
+import { expect } from 'vitest';
+import type { ConformanceReport } from '../../src/conformance/index.js';
+import { parseXml, type XmlElement } from './xml.js';
+
+/** Every applicable test passed; `allowedNa` lists the ids allowed to be not applicable (with why). */
+export function expectConformant(report: ConformanceReport, allowedNa: RegExp | null): void {
+  const failed = report.results.filter((r) => r.outcome === 'fail');
+  expect(report.setupError).toBeUndefined();
+  expect(failed.map((r) => `${r.id}: ${r.message} ${JSON.stringify(r.detail ?? {})}`)).toEqual([]);
+  const na = report.results.filter((r) => r.outcome === 'n/a');
+  for (const r of na) {
+    expect(allowedNa?.test(r.id) ? r.id : `${r.id} unexpectedly n/a: ${r.message}`).toBe(r.id);
+    expect(r.message).toBeTruthy();
+  }
+  expect(report.ok).toBe(true);
+  expect(report.summary.total).toBe(report.results.length);
+  expect(report.summary.passed + report.summary.failed + report.summary.notApplicable).toBe(
+    report.summary.total,
+  );
+  // The whole catalogue ran (no silent skipping) and covers every area.
+  const areas = new Set(report.results.map((r) => r.area));
+  for (const a of [
+    'handshake',
+    'register',
+    'fields',
+    'transition',
+    'update',
+    'slots',
+    'flow',
+    'events',
+    'snapshot',
+    'net',
+    'malformed',
+    'link',
+    'reset',
+  ]) {
+    expect(areas.has(a), `area ${a} ran`).toBe(true);
+  }
+}
+
+function all(el: XmlElement, name: string): XmlElement[] {
+  const out: XmlElement[] = [];
+  const walk = (e: XmlElement) => {
+    if (e.name === name) out.push(e);
+    for (const c of e.children) walk(c);
+  };
+  walk(el);
+  return out;
+}
+
+/** Parses the JUnit XML (throws if not well-formed) and checks every count against the report. */
+export function expectJunitMatches(xml: string, report: ConformanceReport): XmlElement {
+  const root = parseXml(xml);
+  expect(root.name).toBe('testsuites');
+  const cases = all(root, 'testcase');
+  const failures = cases.filter((c) => c.children.some((x) => x.name === 'failure'));
+  const skipped = cases.filter((c) => c.children.some((x) => x.name === 'skipped'));
+  const n = report.setupError ? 1 : report.results.length;
+  const nFail = report.setupError ? 1 : report.summary.failed;
+  const nSkip = report.setupError ? 0 : report.summary.notApplicable;
+  expect(cases).toHaveLength(n);
+  expect(failures).toHaveLength(nFail);
+  expect(skipped).toHaveLength(nSkip);
+  expect(Number(root.attrs.tests)).toBe(n);
+  expect(Number(root.attrs.failures)).toBe(nFail);
+  expect(Number(root.attrs.skipped)).toBe(nSkip);
+  expect(Number(root.attrs.errors)).toBe(0);
+  let sum = 0;
+  for (const s of all(root, 'testsuite')) {
+    const own = all(s, 'testcase');
+    expect(Number(s.attrs.tests)).toBe(own.length);
+    expect(Number(s.attrs.failures)).toBe(
+      own.filter((c) => c.children.some((x) => x.name === 'failure')).length,
+    );
+    expect(Number(s.attrs.skipped)).toBe(
+      own.filter((c) => c.children.some((x) => x.name === 'skipped')).length,
+    );
+    expect(Number.isFinite(Number(s.attrs.time))).toBe(true);
+    sum += own.length;
+  }
+  expect(sum).toBe(n);
+  if (!report.setupError) {
+    const names = cases.map((c) => c.attrs.name!.split(':')[0]!).sort();
+    expect(names).toEqual(report.results.map((r) => r.id).sort());
+  }
+  return root;
+}
