@@ -40,14 +40,22 @@
 #endif
 
 /* Largest listen backlog; larger requests are clamped (the entry's backlog shows the value used). */
+#ifndef REFDEV_BACKLOG_MAX
 #define REFDEV_BACKLOG_MAX 64u
+#endif
 
 /* Largest UDP datagram the device handles (receive scratch buffer; larger SEND/SENDTO get EMSGSIZE). */
+#ifndef REFDEV_MAX_DATAGRAM
 #define REFDEV_MAX_DATAGRAM 65507u
+#endif
 
 /* Default per-socket queues (HELLO sendQueueSize / recvQueueSize); --send-queue / --recv-queue change them. */
+#ifndef REFDEV_DEFAULT_SEND_QUEUE
 #define REFDEV_DEFAULT_SEND_QUEUE 65536u
+#endif
+#ifndef REFDEV_DEFAULT_RECV_QUEUE
 #define REFDEV_DEFAULT_RECV_QUEUE 65536u
+#endif
 
 /* Timers of the protocol (PROTOCOL.md §4, §5.8.2, §11), in milliseconds. */
 #define REFDEV_SYNC_REPEAT_MS 250u
