@@ -3,6 +3,8 @@
  * PING and registers over the TCP shim, speaks the protocol's message rules to a raw client, and exits cleanly on
  * SIGINT / SIGTERM.
  */
+import dgram from 'node:dgram';
+import net from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type OffloadDevice, openDevice } from '../../src/index.js';
 import { RawDeviceClient } from '../helpers/raw-device-client.js';
@@ -51,6 +53,36 @@ describe('reference device over the TCP shim', () => {
     expect((await dev.snapshot()).entries).toEqual([]);
     await dev.close();
     dev = undefined;
+  });
+
+  it('IPv6: a TCP connection and a UDP echo over ::1 through the driver', async () => {
+    const d = await openDevice(ref.url);
+    const server = net.createServer((s) => s.pipe(s));
+    await new Promise<void>((r) => server.listen(0, '::1', r));
+    const udp = dgram.createSocket('udp6');
+    udp.on('message', (m, r) => udp.send(m, r.port, r.address));
+    await new Promise<void>((r) => udp.bind(0, '::1', r));
+    try {
+      const s = d.createConnection({ host: '::1', port: (server.address() as net.AddressInfo).port });
+      await new Promise((r) => s.once('connect', r));
+      expect(s.remoteAddress).toBe('::1');
+      expect(s.remoteFamily).toBe('IPv6');
+      const back = new Promise<Buffer>((r) => s.once('data', r));
+      s.write('over IPv6');
+      expect((await back).toString()).toBe('over IPv6');
+      s.destroy();
+      const u = d.createSocket('udp6');
+      u.bind(0, '::1');
+      await new Promise<void>((r) => u.once('listening', () => r()));
+      const echoed = new Promise<Buffer>((r) => u.once('message', r));
+      u.send('datagram over IPv6', udp.address().port, '::1');
+      expect((await echoed).toString()).toBe('datagram over IPv6');
+      await new Promise<void>((r) => u.close(() => r()));
+    } finally {
+      udp.close();
+      await new Promise<void>((r) => server.close(() => r()));
+      await d.close();
+    }
   });
 
   it('raw messages: unknown opcodes, bad lengths and state errors are answered, never ignored', async () => {
