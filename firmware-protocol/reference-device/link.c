@@ -428,6 +428,7 @@ void link_poll(link_t *l, uint32_t now) {
     send_sync(l);
     l->sync_due = now + REFDEV_SYNC_REPEAT_MS;
   }
+  if (l->held) l->last_rx = now; /* we stopped reading ourselves (queue full): the host is not silent */
   if (l->up) {
     if (DUE(now, l->last_rx + REFDEV_LINK_DEAD_MS)) {
       link_went_down(l); /* §4.5: nothing valid for 3 s */
