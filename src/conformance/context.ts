@@ -81,6 +81,13 @@ export class TestContext {
     if (!this.has(cap)) notApplicable(`the device does not advertise ${cap}${why ? ` (${why})` : ''} (§14)`);
   }
 
+  /** A socket type the device offers (STREAM preferred); not applicable when it offers neither. */
+  socketType(): 'STREAM' | 'DGRAM' {
+    if (this.has('TCP')) return 'STREAM';
+    if (this.has('UDP')) return 'DGRAM';
+    notApplicable('the device offers neither TCP nor UDP (§14)');
+  }
+
   addr(e: Endpoint): Addr {
     return { family: this.family, port: e.port, address: e.host };
   }

@@ -5,7 +5,7 @@
  * the device does not advertise is not applicable; nothing is passed without having been checked.
  */
 import { type Logger, pino } from 'pino';
-import { type CapabilityName, type OkResponseMessage, PROTOCOL_VERSION_WORD } from '../protocol/index.js';
+import { Capability, type CapabilityName, type OkResponseMessage, PROTOCOL_VERSION_WORD } from '../protocol/index.js';
 import { createTransport, parseDeviceUrl, type Transport } from '../transport/index.js';
 import { allCases } from './catalogue.js';
 import { ClientDownError, KitClient, TimeoutError } from './client.js';
@@ -149,7 +149,7 @@ class Session {
 
   /** Closes sockets a previous host (or an earlier run) left on the device. */
   async clean(): Promise<void> {
-    if ((this.info.caps & 0x10) === 0) return;
+    if ((this.info.caps & Capability.SNAPSHOT) === 0) return;
     const snap = await this.ctx.snapshot();
     if (snap.entries.length === 0) return;
     this.log.info({ sockets: snap.entries.length }, 'closing sockets left on the device');

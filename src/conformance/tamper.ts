@@ -93,6 +93,11 @@ export class TamperTransport extends BaseTransport {
     return this.framing === 'serial' ? serialWire(encodeFrame(frame)) : tcpWire(encodeFrame(frame));
   }
 
+  /** Raw frame bytes (header … CRC) in this framing's wire form. */
+  wireOfRaw(raw: Buffer): Buffer {
+    return this.framing === 'serial' ? serialWire(raw) : tcpWire(raw);
+  }
+
   /** The same frame with its CRC broken (wire form): a receiver must discard it. */
   corruptWire(frame: Frame): Buffer {
     const raw = Buffer.from(encodeFrame(frame));

@@ -35,9 +35,9 @@ afterAll(async () => {
 
 describe('conformance kit vs the in-process simulator', () => {
   it('passes every applicable test; only the serial-link tests are not applicable', () => {
-    expectConformant(report, /^link\.(host|device|resync)/);
+    expectConformant(report, /^link\.(host|device)/);
     const na = report.results.filter((r) => r.outcome === 'n/a');
-    expect(na.length).toBe(8);
+    expect(na.length).toBe(7);
     for (const r of na) expect(r.message).toMatch(/serial links only/);
     // HEARTBEAT and the repeated SYNC apply to the TCP framing too.
     expect(report.results.find((r) => r.id === 'link.heartbeat')?.outcome).toBe('pass');
@@ -61,7 +61,39 @@ describe('conformance kit vs the in-process simulator', () => {
   it('prints one line per test and a summary; JUnit XML parses and its counts match', () => {
     const text = formatText(report).split('\n');
     expect(text.filter((l) => /^(PASS|FAIL|N\/A) +\S/.test(l))).toHaveLength(report.results.length);
-    expect(text.at(-1)).toMatch(/^conformance PASS: \d+ tests, \d+ passed, 0 failed, 8 not applicable/);
+    expect(text.at(-1)).toMatch(/^conformance PASS: \d+ tests, \d+ passed, 0 failed, 7 not applicable/);
     expectJunitMatches(formatJunit(report), report);
   });
+});
+
+describe('conformance kit vs a simulator that advertises only TCP, UDP and ARQ', () => {
+  it('reports the SNAPSHOT / REG_WINDOW / IPV6 / KEEPALIVE tests not applicable (never passed) and checks their refusal', async () => {
+    const small = createInProcessDevice({ network: 'host', core: { capabilities: 0x0b } });
+    try {
+      await small.transport.open();
+      const r = await runConformance({
+        transport: small.transport,
+        framing: 'tcp',
+        grep: '^(handshake|register|snapshot|update|fields)\\.|\\.QUERY$',
+      });
+      expect(r.info?.capabilities).toEqual(['TCP', 'UDP', 'ARQ']);
+      expect(r.results.filter((x) => x.outcome === 'fail').map((x) => `${x.id}: ${x.message}`)).toEqual([]);
+      const na = r.results.filter((x) => x.outcome === 'n/a').map((x) => x.id);
+      expect(na).toEqual(
+        expect.arrayContaining([
+          'register.window',
+          'snapshot.consistent',
+          'snapshot.fields',
+          'update.unknown-id',
+          'transition.STREAM.LISTENING.QUERY',
+        ]),
+      );
+      for (const x of r.results.filter((y) => y.outcome === 'n/a'))
+        expect(x.message).toMatch(/does not advertise|needs SNAPSHOT or REG_WINDOW/);
+      // The refusals themselves are checked: SNAPSHOT, QUERY, IPv6 sockets, KEEPALIVE, CHANNELS, SECURE, EGRESS.
+      expect(r.results.find((x) => x.id === 'handshake.unadvertised')?.outcome).toBe('pass');
+    } finally {
+      await small.close();
+    }
+  }, 40_000);
 });

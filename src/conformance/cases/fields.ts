@@ -13,7 +13,7 @@ import {
 } from '../../protocol/index.js';
 import type { TestContext } from '../context.js';
 import { hexId, socketStatusName } from '../format.js';
-import { type ConformanceCase, check, fail } from '../types.js';
+import { type ConformanceCase, check, fail, notApplicable } from '../types.js';
 
 /** Sends a command that must be refused with `code`; the socket's entry (if any) must not change. */
 async function refused<N extends CommandName>(
@@ -48,6 +48,7 @@ export const fieldCases: ConformanceCase[] = [
       'SOCKET_OPEN: bad type, protocol or blocking are E_INVALID, a bad family EAFNOSUPPORT; no slot is used',
     section: '§5.8.2 SOCKET_OPEN',
     async run(ctx) {
+      if (!ctx.has('TCP') && !ctx.has('UDP')) notApplicable('the device offers neither TCP nor UDP (§14)');
       const slots = (await ctx.regRead(Register.SLOTS))[0]!;
       const tcp = ctx.has('TCP');
       const base = { type: tcp ? 1 : 2, family: 4, protocol: tcp ? 6 : 17, blocking: 0, recvCredit: 0 };
@@ -117,6 +118,7 @@ export const fieldCases: ConformanceCase[] = [
       'BIND / CONNECT / SENDTO: family 0 or port 0 are E_INVALID, another family EAFNOSUPPORT; nothing changes',
     section: '§5.8.2 BIND/CONNECT/SENDTO',
     async run(ctx) {
+      if (!ctx.has('TCP') && !ctx.has('UDP')) notApplicable('the device offers neither TCP nor UDP (§14)');
       if (ctx.has('TCP')) {
         const id = await ctx.open('STREAM');
         const none: Addr = { family: 0, port: 0, address: '' };
@@ -263,6 +265,7 @@ export const fieldCases: ConformanceCase[] = [
       const set = (id: number, option: number, value: number) =>
         ctx.ok('SETOPT', { id, option, value }, '§6.9');
       const types = (['STREAM', 'DGRAM'] as const).filter((t) => ctx.has(t === 'STREAM' ? 'TCP' : 'UDP'));
+      if (types.length === 0) notApplicable('the device offers neither TCP nor UDP (§14)');
       for (const type of types) {
         const id = await ctx.open(type);
         const bools =

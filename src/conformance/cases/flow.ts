@@ -8,7 +8,7 @@ import { ConditionFlag, SocketStatus } from '../../protocol/index.js';
 import type { TestContext } from '../context.js';
 import { hexId, socketStatusName } from '../format.js';
 import { fillSendQueue, waitForStatus } from '../subjects.js';
-import { type ConformanceCase, check, fail } from '../types.js';
+import { type ConformanceCase, check, fail, notApplicable } from '../types.js';
 
 function pattern(n: number, seed: number): Buffer {
   const b = Buffer.alloc(n);
@@ -83,6 +83,7 @@ export const flowCases: ConformanceCase[] = [
       "a new socket's send credit equals the send queue size; its receive credit is what the host granted",
     section: '§7, §5.8.2 SOCKET_OPEN',
     async run(ctx) {
+      if (!ctx.has('TCP') && !ctx.has('UDP')) notApplicable('the device offers neither TCP nor UDP (§14)');
       for (const type of ['STREAM', 'DGRAM'] as const) {
         if (!ctx.has(type === 'STREAM' ? 'TCP' : 'UDP')) continue;
         const ex = await ctx.req('SOCKET_OPEN', {

@@ -6,14 +6,7 @@
  * faults on the device's frames (the device must retransmit on NAK and on its own timeout). Serial only: the
  * TCP shim runs the link with ARQ off. HEARTBEAT and a repeated SYNC apply to both framings.
  */
-import {
-  cobsEncode,
-  crc32,
-  encodeFrame,
-  type Frame,
-  FrameType,
-  type OkResponseMessage,
-} from '../../protocol/index.js';
+import { crc32, encodeFrame, type Frame, FrameType, type OkResponseMessage } from '../../protocol/index.js';
 import type { Exchange } from '../client.js';
 import type { TestContext } from '../context.js';
 import { hexOf } from '../format.js';
@@ -267,10 +260,8 @@ export const linkCases: ConformanceCase[] = [
   {
     id: 'link.resync',
     title:
-      'garbage, idle fill, truncated, oversize, wrong-version and unknown-type frames are discarded; the link carries on',
-    section: '§2.4, §2.5',
-    framing: 'serial',
-    requires: ['ARQ'],
+      'garbage, truncated, oversize, bad-CRC, wrong-version, unknown-type and length-mismatch frames are discarded; the link carries on',
+    section: '§2.4, §2.5, §3',
     timeoutMs: 30_000,
     async run(ctx) {
       const c = ctx.client;
@@ -286,18 +277,31 @@ export const linkCases: ConformanceCase[] = [
         payload: Buffer.from([0x02, 0, 0x99, 0x99]),
       };
       const whole = c.tap.wireOf(proto);
+      const lengthMismatch = Buffer.from(encodeFrame(proto));
+      lengthMismatch.writeUInt16LE(5, 8);
+      lengthMismatch.writeUInt32LE(
+        crc32(lengthMismatch.subarray(0, lengthMismatch.length - 4)),
+        lengthMismatch.length - 4,
+      );
+      // Frames every framing must discard (§2.4 step 3; over TCP a bad record is discarded alone, §3).
       const injections: Array<[string, Buffer]> = [
-        ['random non-zero bytes, then a delimiter', Buffer.concat([garbage, Buffer.from([0])])],
-        ['idle fill (three delimiters)', Buffer.from([0, 0, 0])],
-        ['a truncated frame, then a delimiter', Buffer.concat([whole.subarray(0, 7), Buffer.from([0])])],
-        ['a frame of version 2 (valid CRC)', wireOfRaw(patchedFrame(proto, 0, 2))],
-        ['a frame of unknown type 0x7F (valid CRC)', wireOfRaw(patchedFrame(proto, 3, 0x7f))],
-        [
-          '70000 bytes without a delimiter (oversize)',
-          Buffer.concat([Buffer.alloc(70_000, 0x55), Buffer.from([0])]),
-        ],
-        ['a lone COBS code pointing past the end', Buffer.from([0x05, 0x11, 0x00])],
+        ['a frame with a bad CRC', c.tap.corruptWire(proto)],
+        ['a frame of version 2 (valid CRC)', c.tap.wireOfRaw(patchedFrame(proto, 0, 2))],
+        ['a frame of unknown type 0x7F (valid CRC)', c.tap.wireOfRaw(patchedFrame(proto, 3, 0x7f))],
+        ['a frame whose length field disagrees with its size (valid CRC)', c.tap.wireOfRaw(lengthMismatch)],
       ];
+      if (ctx.framing === 'serial') {
+        injections.push(
+          ['random non-zero bytes, then a delimiter', Buffer.concat([garbage, Buffer.from([0])])],
+          ['idle fill (three delimiters)', Buffer.from([0, 0, 0])],
+          ['a truncated frame, then a delimiter', Buffer.concat([whole.subarray(0, 7), Buffer.from([0])])],
+          [
+            '70000 bytes without a delimiter (oversize)',
+            Buffer.concat([Buffer.alloc(70_000, 0x55), Buffer.from([0])]),
+          ],
+          ['a lone COBS code pointing past the end', Buffer.from([0x05, 0x11, 0x00])],
+        );
+      }
       for (const [what, bytes] of injections) {
         c.tap.inject(bytes);
         const ex = await ctx.req('PING', pingBody(`after ${what}`), LINK_TIMEOUT).catch((err: Error) => {
@@ -421,7 +425,3 @@ export const linkCases: ConformanceCase[] = [
     },
   },
 ];
-
-function wireOfRaw(raw: Buffer): Buffer {
-  return cobsEncode(raw, true);
-}

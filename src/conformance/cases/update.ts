@@ -80,7 +80,7 @@ export const updateCases: ConformanceCase[] = [
     async run(ctx) {
       if (!ctx.has('SNAPSHOT') && !ctx.has('REG_WINDOW'))
         notApplicable('needs SNAPSHOT or REG_WINDOW to see the table (§14)');
-      const type = ctx.has('TCP') ? 'STREAM' : 'DGRAM';
+      const type = ctx.socketType();
       const a = await ctx.open(type, 500);
       const b = await ctx.open(type, 700);
       const gone = await ctx.open(type);
@@ -154,7 +154,7 @@ export const updateCases: ConformanceCase[] = [
       'UPDATE of a known id: HOST_MARKs set/clear, status keep or equal, forbidden flags E_INVALID, changes announced',
     section: '§6.8, §6.4',
     async run(ctx) {
-      const type = ctx.has('TCP') ? 'STREAM' : 'DGRAM';
+      const type = ctx.socketType();
       const id = await ctx.open(type);
       const c = ctx.client;
       const M0 = ConditionFlag.HOST_MARK0;
@@ -295,7 +295,7 @@ export const updateCases: ConformanceCase[] = [
     section: '§6.2, §5.8.2 SOCKET_OPEN, §9.1',
     timeoutMs: 60_000,
     async run(ctx) {
-      const type = ctx.has('TCP') ? 'STREAM' : 'DGRAM';
+      const type = ctx.socketType();
       const start = ctx.client.live.size;
       const ids: number[] = [];
       for (let i = 0; i <= 255; i++) {
@@ -391,7 +391,7 @@ export const updateCases: ConformanceCase[] = [
     title: "a closed socket's slot is reused with the next generation; the old id stays unknown",
     section: '§6.2',
     async run(ctx) {
-      const type = ctx.has('TCP') ? 'STREAM' : 'DGRAM';
+      const type = ctx.socketType();
       const first = await ctx.open(type);
       const from = ctx.client.events.length;
       await ctx.ok('CLOSE', { id: first, abort: 1 }, '§5.8.2 CLOSE');
