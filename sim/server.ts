@@ -210,7 +210,7 @@ class Board implements SimulatedDevice {
     this.core.onNetworkAction((action) => this.backend.perform(action));
     this.backend.onEvent((ev) => {
       if (this.closed) return;
-      this.core.handleNetworkEvent(ev);
+      this.corked(() => this.core.handleNetworkEvent(ev));
       this.schedule();
     });
     this.schedule();
@@ -357,6 +357,17 @@ class Board implements SimulatedDevice {
     this.schedule();
   }
 
+  /** Runs `fn` with every host link corked: the messages it produces leave in one transport write per link. */
+  private corked(fn: () => void): void {
+    const links = [...this.owners.values()];
+    for (const l of links) l.cork();
+    try {
+      fn();
+    } finally {
+      for (const l of links) l.uncork();
+    }
+  }
+
   private deliver(channel: number, bytes: Buffer): void {
     const link = this.owners.get(channel);
     if (!link?.isUp) {
@@ -388,7 +399,7 @@ class Board implements SimulatedDevice {
           this.tickTimer = undefined;
           this.tickAt = Number.POSITIVE_INFINITY;
           if (this.closed) return;
-          this.core.tick(Date.now());
+          this.corked(() => this.core.tick(Date.now()));
           this.schedule();
         },
         Math.max(0, due - Date.now()),

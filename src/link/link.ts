@@ -13,7 +13,7 @@ import {
   type SyncPayload,
 } from '../protocol/link-payloads.js';
 import { encodeSerialFrame, maxEncodedFrameLength, SerialDeframer } from '../protocol/serial-framing.js';
-import { encodeTcpRecord, TcpDeframer, type TcpDeframerOutput } from '../protocol/tcp-framing.js';
+import { encodeTcpRecordParts, TcpDeframer, type TcpDeframerOutput } from '../protocol/tcp-framing.js';
 import type { TransportError } from '../transport/errors.js';
 import type { Transport } from '../transport/transport.js';
 import type { MessageChannel } from './channel.js';
@@ -583,10 +583,13 @@ export class Link extends EventEmitter<LinkEvents> implements MessageChannel {
     const carriesAck = type !== FrameType.SYNC && type !== FrameType.SYNC_ACK;
     const ack = arq && carriesAck ? this.rcvNext : 0;
     const frame: Frame = { channel: this.channel, type, seq, ack, flags: 0, payload };
-    let wire = this.framing === 'serial' ? encodeSerialFrame(frame) : encodeTcpRecord(frame);
-    if (leadingDelimiter && this.framing === 'serial') wire = Buffer.concat([DELIMITER, wire]);
+    // TCP: a large payload is not copied (prefix + header, payload, CRC are written together, one writev).
+    const parts = this.framing === 'serial' ? [encodeSerialFrame(frame)] : encodeTcpRecordParts(frame);
+    if (leadingDelimiter && this.framing === 'serial') parts.unshift(DELIMITER);
+    let bytes = 0;
+    for (const p of parts) bytes += p.length;
     this.counters.framesSent++;
-    this.counters.bytesSent += wire.length;
+    this.counters.bytesSent += bytes;
     this.lastSent = performance.now();
     if (carriesAck) {
       // Every frame carries the cumulative ack (and answers a HEARTBEAT).
@@ -598,29 +601,32 @@ export class Link extends EventEmitter<LinkEvents> implements MessageChannel {
       }
     }
     if (batched && this.maxBatchBytes > 0) {
-      this.batch.push(wire);
-      this.batchBytes += wire.length;
+      for (const p of parts) this.batch.push(p);
+      this.batchBytes += bytes;
       if (this.batchBytes >= this.maxBatchBytes) return this.flush();
       return true;
     }
     this.flush();
-    return this.write(wire);
+    return this.write(parts);
   }
 
   /** Writes the pending batch of MSG frames, if any. */
   private flush(): boolean {
     if (this.batch.length === 0) return this.writable;
-    const wire =
-      this.batch.length === 1 ? (this.batch[0] as Buffer) : Buffer.concat(this.batch, this.batchBytes);
+    const parts = this.batch;
     this.batch = [];
     this.batchBytes = 0;
-    return this.write(wire);
+    return this.write(parts);
   }
 
-  private write(wire: Buffer): boolean {
+  /** Writes buffers in order: one transport write (a writev where the transport has one, else concatenated). */
+  private write(parts: Buffer[]): boolean {
     let ok: boolean;
     try {
-      ok = this.transport.write(wire);
+      const t = this.transport;
+      if (parts.length === 1) ok = t.write(parts[0] as Buffer);
+      else if (t.writev) ok = t.writev(parts);
+      else ok = t.write(Buffer.concat(parts));
     } catch (err) {
       // The transport is closing / closed; its 'close' event (or our own close) finishes the link.
       this.log.debug({ err }, 'write on a closed transport');

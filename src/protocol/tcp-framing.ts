@@ -3,11 +3,14 @@
  * keeps record boundaries, so a bad CRC loses one record; an impossible length ends the stream.
  */
 import { ProtocolError } from './errors.js';
+import { crc32 } from './crc32.js';
 import { decodeFrame, encodeFrame, type Frame, frameSize } from './frame.js';
-import { Limits } from './generated.js';
+import { FRAME_VERSION, FrameFlag, Limits } from './generated.js';
 import type { DeframerOutput } from './serial-framing.js';
 
 const PREFIX = Limits.tcpLengthPrefixSize;
+const HEADER = Limits.frameHeaderSize;
+const CRC = Limits.crcSize;
 
 export function encodeTcpRecord(frame: Frame): Buffer {
   const body = encodeFrame(frame);
@@ -15,6 +18,34 @@ export function encodeTcpRecord(frame: Frame): Buffer {
   out.writeUInt32LE(body.length, 0);
   body.copy(out, PREFIX);
   return out;
+}
+
+/** Payloads at least this long are not copied by encodeTcpRecordParts (below it, one buffer is cheaper). */
+const PARTS_MIN_PAYLOAD = 1024;
+
+/**
+ * The same record as encodeTcpRecord, as buffers to write in order (a writev): length prefix and frame header,
+ * the payload itself (not copied: it must not change until written), the CRC. Small and SECURE frames come
+ * back as one buffer.
+ */
+export function encodeTcpRecordParts(frame: Frame): Buffer[] {
+  const payload = frame.payload;
+  const len = payload.length;
+  if (len < PARTS_MIN_PAYLOAD || (frame.flags & FrameFlag.SECURE) !== 0) return [encodeTcpRecord(frame)];
+  if (len > Limits.maxPayloadAbsolute) throw new RangeError(`payload of ${len} bytes exceeds 65535`);
+  const head = Buffer.allocUnsafe(PREFIX + HEADER);
+  head.writeUInt32LE(frameSize(len), 0);
+  head[PREFIX] = FRAME_VERSION;
+  head[PREFIX + 1] = frame.flags;
+  head[PREFIX + 2] = frame.channel;
+  head[PREFIX + 3] = frame.type;
+  head.writeUInt16LE(frame.seq & 0xffff, PREFIX + 4);
+  head.writeUInt16LE(frame.ack & 0xffff, PREFIX + 6);
+  head.writeUInt16LE(len, PREFIX + 8);
+  const tail = Buffer.allocUnsafe(CRC);
+  tail.writeUInt32LE(crc32(payload, crc32(head.subarray(PREFIX))), 0);
+  const body = Buffer.isBuffer(payload) ? payload : Buffer.from(payload.buffer, payload.byteOffset, len);
+  return [head, body, tail];
 }
 
 export type TcpDeframerOutput = DeframerOutput | { kind: 'fatal'; error: ProtocolError };

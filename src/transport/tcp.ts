@@ -183,6 +183,16 @@ export class TcpTransport extends BaseTransport {
     return (this.socket as net.Socket).write(chunk);
   }
 
+  /** Corked writes: one writev system call, no concatenation. */
+  protected override doWritev(chunks: Buffer[]): boolean {
+    const socket = this.socket as net.Socket;
+    socket.cork();
+    let ok = true;
+    for (const c of chunks) ok = socket.write(c);
+    socket.uncork();
+    return ok;
+  }
+
   protected async doClose(_prev: TransportState): Promise<void> {
     const socket = this.socket;
     if (!socket || socket.destroyed) return;

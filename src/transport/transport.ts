@@ -37,6 +37,11 @@ export interface Transport extends EventEmitter<TransportEvents> {
    * the transport is not open. The chunk must not be modified after the call.
    */
   write(chunk: Uint8Array): boolean;
+  /**
+   * Optional: queues several chunks as one write (in order), without concatenating them where the transport
+   * can (TCP: one writev system call). Same return value, errors and ownership rule as write().
+   */
+  writev?(chunks: readonly Uint8Array[]): boolean;
   /** Closes the transport; idempotent; resolves after 'close' has been emitted. */
   close(): Promise<void>;
 }
@@ -128,18 +133,26 @@ export abstract class BaseTransport extends EventEmitter<TransportEvents> implem
   }
 
   write(chunk: Uint8Array): boolean {
-    if (this.state !== 'open') {
-      throw this.state === 'idle' || this.state === 'opening'
-        ? new TransportError(
-            TransportErrorCode.NOT_OPEN,
-            `write on ${this.description}: transport is not open yet`,
-            {
-              url: this.description,
-            },
-          )
-        : this.closedError('write');
-    }
+    if (this.state !== 'open') throw this.notWritable();
     return this.doWrite(toBuffer(chunk));
+  }
+
+  writev(chunks: readonly Uint8Array[]): boolean {
+    if (this.state !== 'open') throw this.notWritable();
+    if (chunks.length === 1) return this.doWrite(toBuffer(chunks[0] as Uint8Array));
+    return this.doWritev(chunks.map(toBuffer));
+  }
+
+  private notWritable(): TransportError {
+    return this.state === 'idle' || this.state === 'opening'
+      ? new TransportError(
+          TransportErrorCode.NOT_OPEN,
+          `write on ${this.description}: transport is not open yet`,
+          {
+            url: this.description,
+          },
+        )
+      : this.closedError('write');
   }
 
   close(): Promise<void> {
@@ -193,6 +206,10 @@ export abstract class BaseTransport extends EventEmitter<TransportEvents> implem
   protected abstract doOpen(): Promise<void>;
   /** Write to the open resource; return false for backpressure. */
   protected abstract doWrite(chunk: Buffer): boolean;
+  /** Write several chunks in order; default: concatenated into one doWrite(). */
+  protected doWritev(chunks: Buffer[]): boolean {
+    return this.doWrite(Buffer.concat(chunks));
+  }
   /** Release the resource after a local close(); `prev` is the state close() was called in. */
   protected abstract doClose(prev: TransportState): Promise<void>;
   /** close() was called while opening: make doOpen() settle soon (default: let it finish). */
