@@ -1373,7 +1373,7 @@ static void execute(uint8_t *p, size_t len) {
     error_response(p, len, OFFLOAD_STATUS_E_BAD_OPCODE); /* undefined, or a response/event/0x80 (wrong kind) */
     return;
   }
-  p[1] = 0; /* §5.1: the flags byte is reserved; receivers ignore it (CHOICE: the codec would reject it) */
+  /* §5.1: the flags byte is reserved and must be 0; the codec rejects anything else (MSG_BAD_FIELD → E_INVALID). */
   err = offload_msg_decode(p, len, &D.req);
   if (err != OFFLOAD_OK) {
     error_response(p, len,
