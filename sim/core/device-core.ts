@@ -78,7 +78,10 @@ export class DeviceCore {
     return this.core.opts.capabilities;
   }
 
-  /** One raw message (a frame's payload) from the host on `channel`. Never throws. */
+  /**
+   * One raw message (a frame's payload) from the host on `channel`. Never throws. The core takes `bytes` over:
+   * data in it (SEND) may go to the network without a copy, so the caller must not modify or reuse it.
+   */
   handleHostMessage(channel: number, bytes: Uint8Array): void {
     if (!Number.isInteger(channel) || channel < 0 || channel > 255 || !(bytes instanceof Uint8Array)) {
       this.core.counters.undecodable++;
@@ -227,7 +230,8 @@ export class DeviceCore {
     }
     let msg: AnyCommand;
     try {
-      const m = decodeMessage(bytes);
+      // SEND data stays a view into `bytes` (ours to keep) and goes to the network without a copy.
+      const m = decodeMessage(bytes, { bytesView: true });
       if (m.kind !== 'command') {
         this.undecodable(channel, tag, 'E_BAD_OPCODE', opcode);
         return;

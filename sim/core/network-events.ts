@@ -162,7 +162,8 @@ function onData(core: CoreState, s: Socket, data: Buffer): void {
     core.counters.dataDiscarded += d.length;
     return;
   }
-  s.recvQueue.push(Buffer.from(d));
+  // The backend hands the buffer over (NetworkEvent 'data'): queued as it is.
+  s.recvQueue.push(d);
   core.flowControl(s);
 }
 

@@ -4,7 +4,10 @@
  */
 import type { Addr } from '../../src/protocol/index.js';
 
-/** A FIFO of bytes kept as a list of chunks (no copying on push). */
+/**
+ * A FIFO of bytes kept as a list of chunks (no copying on push: the queue keeps what it is given). take()
+ * copies only what spans chunks; otherwise it returns the chunk, or a view into it.
+ */
 export class ByteQueue {
   private chunks: Buffer[] = [];
   private head = 0; // offset into chunks[0]
@@ -29,6 +32,17 @@ export class ByteQueue {
       this.chunks.shift();
       this.bytes -= want;
       return first;
+    }
+    if (first.length - this.head >= want) {
+      // Within the first chunk: a view, no copy.
+      const out = first.subarray(this.head, this.head + want);
+      this.head += want;
+      if (this.head === first.length) {
+        this.chunks.shift();
+        this.head = 0;
+      }
+      this.bytes -= want;
+      return out;
     }
     const out = Buffer.allocUnsafe(want);
     let filled = 0;

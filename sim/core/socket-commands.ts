@@ -157,7 +157,9 @@ function sendStream(core: CoreState, s: Socket, data: Uint8Array, r: Reply<'SEND
   if (accepted > 0) {
     core.consumeSend(s, accepted);
     s.status = targetStatus(s.status, to);
-    core.perform({ kind: 'tcp-send', handle: s.handle, data: Buffer.from(data.subarray(0, accepted)) });
+    // `data` is a view into the host's message, which DeviceCore owns (handleHostMessage): no copy.
+    const buf = Buffer.isBuffer(data) ? data : Buffer.from(data.buffer, data.byteOffset, data.byteLength);
+    core.perform({ kind: 'tcp-send', handle: s.handle, data: buf.subarray(0, accepted) });
   }
   if (accepted < data.length) {
     r.fail('E_QUEUE_FULL', accepted);

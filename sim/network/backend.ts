@@ -52,6 +52,7 @@ export type NetworkEvent =
   /** A connection arrived on listener `listener`; `handle` is the backend-allocated handle of the connection. */
   | { kind: 'incoming'; listener: number; handle: number; local: Addr; remote: Addr }
   | { kind: 'bind-result'; handle: number; error?: NetErrorCode; local?: Addr }
+  /** Stream data; the buffer is handed over: DeviceCore keeps it without copying, the backend must not reuse it. */
   | { kind: 'data'; handle: number; data: Buffer }
   | { kind: 'datagram'; handle: number; from: Addr; data: Buffer }
   | { kind: 'sent'; handle: number; bytes: number }

@@ -396,7 +396,8 @@ export class Device extends EventEmitter<DeviceEvents> {
     this.counters.messagesIn++;
     let msg: Message;
     try {
-      msg = decodeMessage(bytes);
+      // The link's message is ours to keep: DATA (and other byte fields) are views into it, not copies.
+      msg = decodeMessage(bytes, { bytesView: true });
     } catch (err) {
       this.counters.undecodable++;
       this.log.warn({ err, length: bytes.length }, 'undecodable message from the device (dropped)');

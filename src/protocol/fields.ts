@@ -190,11 +190,15 @@ export function writeEntry(w: FieldWriter, e: SocketEntry): void {
   writeFields(w, ENTRY_FIELDS, e as unknown as Record<string, unknown>);
 }
 
-/** Reads fields in order. Trailing-array types consume the rest of the reader. */
+/**
+ * Reads fields in order. Trailing-array types consume the rest of the reader. A trailing `bytes` field is a
+ * copy, or with `bytesView` a view into the reader's buffer (no copy: it shares the buffer's memory).
+ */
 export function readFields(
   r: FieldReader,
   fields: readonly FieldSchema[],
   context: string,
+  bytesView = false,
 ): Record<string, unknown> {
   const out: Record<string, unknown> = {};
   for (const f of fields) {
@@ -213,7 +217,7 @@ export function readFields(
         out[f.name] = Buffer.from(r.bytes(16, what));
         break;
       case 'bytes':
-        out[f.name] = Buffer.from(r.rest());
+        out[f.name] = bytesView ? r.rest() : Buffer.from(r.rest());
         break;
       case 'str8': {
         const n = r.u8(what);

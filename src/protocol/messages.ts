@@ -131,16 +131,30 @@ function readBody(
   r: FieldReader,
   fields: MessageSchema['request'],
   context: string,
+  bytesView = false,
 ): Record<string, unknown> {
-  const body = readFields(r, fields, context);
+  const body = readFields(r, fields, context, bytesView);
   if (!hasTrailingArray(fields) && r.remaining > 0) {
     throw new ProtocolError('MSG_BAD_LENGTH', `${r.remaining} bytes after the last field of ${context}`);
   }
   return body;
 }
 
-/** Decodes one message. Throws only ProtocolError; byte fields are copies, safe to keep. */
-export function decodeMessage(bytes: Uint8Array): Message {
+export interface DecodeOptions {
+  /**
+   * The trailing `bytes` field (SEND / SENDTO / DATA / DATAGRAM data, PING payload ...) as a view into `bytes`
+   * instead of a copy. Only for a caller that owns `bytes` and never modifies or reuses it (a link's received
+   * message is its receiver's to keep): the data then shares that memory, at no copying cost. Default false.
+   */
+  bytesView?: boolean;
+}
+
+/**
+ * Decodes one message. Throws only ProtocolError; byte fields are copies, safe to keep (unless
+ * `options.bytesView`: see DecodeOptions).
+ */
+export function decodeMessage(bytes: Uint8Array, options?: DecodeOptions): Message {
+  const view = options?.bytesView === true;
   const buf = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   if (buf.length === 0) throw new ProtocolError('MSG_EMPTY', 'empty message');
   const r = new FieldReader(buf);
@@ -163,15 +177,15 @@ export function decodeMessage(bytes: Uint8Array): Message {
     if (tag !== 0) throw new ProtocolError('MSG_BAD_FIELD', `event with tag ${tag} (events carry tag 0)`);
     const epoch = r.u32('epoch');
     const seq = r.u32('seq');
-    const body = readBody(r, s.fields, s.name);
+    const body = readBody(r, s.fields, s.name, view);
     return { kind: 'event', name: s.name, epoch, seq, body } as unknown as AnyEvent;
   }
   if (isResponse) {
     const status = r.u16('status');
-    const body = readBody(r, status === StatusCode.OK ? s.response : s.errorResponse, s.name);
+    const body = readBody(r, status === StatusCode.OK ? s.response : s.errorResponse, s.name, view);
     return { kind: 'response', name: s.name, tag, status, body } as unknown as AnyResponse;
   }
-  const body = readBody(r, s.request, s.name);
+  const body = readBody(r, s.request, s.name, view);
   return { kind: 'command', name: s.name, tag, body } as unknown as AnyCommand;
 }
 
