@@ -205,6 +205,14 @@ export class TestContext {
     return out;
   }
 
+  /** One register and the last event seq seen when its answer arrived (for EVENT_SEQ comparisons). */
+  async regReadAt(offset: number): Promise<{ value: number; seqAtAnswer: number | undefined }> {
+    const ex = await this.req('REG_READ', { offset, count: 1 });
+    this.expect(ex, 'OK', `REG_READ 0x${offset.toString(16)}`, '§5.8.1 REG_READ');
+    const values = (ex.answer as OkResponseMessage<'REG_READ'>).body.values;
+    return { value: (values[0] ?? 0) >>> 0, seqAtAnswer: ex.seqAtAnswer };
+  }
+
   async regRead(offset: number, count = 1): Promise<number[]> {
     const ex = await this.req('REG_READ', { offset, count });
     this.expect(ex, 'OK', `REG_READ 0x${offset.toString(16)} ×${count}`, '§5.8.1 REG_READ');

@@ -5,7 +5,12 @@
  * the device does not advertise is not applicable; nothing is passed without having been checked.
  */
 import { type Logger, pino } from 'pino';
-import { Capability, type CapabilityName, type OkResponseMessage, PROTOCOL_VERSION_WORD } from '../protocol/index.js';
+import {
+  Capability,
+  type CapabilityName,
+  type OkResponseMessage,
+  PROTOCOL_VERSION_WORD,
+} from '../protocol/index.js';
 import { createTransport, parseDeviceUrl, type Transport } from '../transport/index.js';
 import { allCases } from './catalogue.js';
 import { ClientDownError, KitClient, TimeoutError } from './client.js';

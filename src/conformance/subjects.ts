@@ -113,18 +113,23 @@ export async function fillSendQueue(ctx: TestContext, id: number): Promise<numbe
       await c.wake(50);
       continue;
     }
-    // Credit exhausted and nothing in flight: wait for SEND_CREDIT; none for a while means the queue is stuck full.
+    // Credit exhausted and nothing in flight: wait for SEND_CREDIT. None for a while and a send queue that holds
+    // data and does not move (seen twice, 300 ms apart) means it is stuck full; anything else: keep going.
     const before = book.sendCredit;
     await c
       .until(() => book.sendCredit !== before, 400, 'SEND_CREDIT')
       .catch((err: unknown) => {
         if (!(err instanceof TimeoutError)) throw err;
       });
-    if (book.sendCredit === before) {
-      await ctx.client.quiet(50, 1000);
-      if (book.sendCredit > 0) continue;
-      return pushed;
-    }
+    if (book.sendCredit !== before) continue;
+    const e1 = await ctx.entry(id);
+    if (e1 && (e1.entry.sendQueued === 0 || e1.entry.status !== SocketStatus.SENDING)) continue;
+    await c.wake(300);
+    await c.quiet(50, 1000);
+    const e2 = await ctx.entry(id);
+    if (book.sendCredit !== before) continue;
+    if (e1 && e2 && e2.entry.sendQueued !== e1.entry.sendQueued) continue;
+    return pushed;
   }
 }
 

@@ -4,7 +4,7 @@
  * and nothing dropped: the sha256 of what went through the kit's echo peer.
  */
 import { createHash } from 'node:crypto';
-import { ConditionFlag, SocketStatus } from '../../protocol/index.js';
+import { ConditionFlag, SocketOption, SocketStatus } from '../../protocol/index.js';
 import type { TestContext } from '../context.js';
 import { hexId, socketStatusName } from '../format.js';
 import { fillSendQueue, waitForStatus } from '../subjects.js';
@@ -223,6 +223,21 @@ export const flowCases: ConformanceCase[] = [
       await fillSendQueue(ctx, id);
       await waitForStatus(ctx, id, SocketStatus.SENDING, 'send queue full');
       const book = c.book(id);
+      // Make room the device must grant: enlarging SNDBUF grants the extra space as SEND_CREDIT (§6.9).
+      const g0 = await ctx.req('GETOPT', { id, option: SocketOption.SNDBUF });
+      ctx.expect(g0, 'OK', 'GETOPT SNDBUF', '§6.9');
+      const size0 = (g0.answer.body as { value: number }).value;
+      const credit0 = book.sendCredit;
+      await ctx.ok('SETOPT', { id, option: SocketOption.SNDBUF, value: size0 + 2000 }, '§6.9 SNDBUF');
+      const g1 = await ctx.req('GETOPT', { id, option: SocketOption.SNDBUF });
+      const extra = (g1.answer.body as { value: number }).value - size0;
+      if (extra > 0) {
+        await c.progress(() => book.sendCredit - credit0, extra, 1000);
+        check(
+          book.sendCredit - credit0 === extra,
+          `enlarging SNDBUF by ${extra} bytes granted ${book.sendCredit - credit0} bytes of send credit (§6.9: the extra space is granted as SEND_CREDIT)`,
+        );
+      }
       const before = await ctx.entry(id);
       const space = before ? before.entry.sendSpace : book.sendCredit;
       const n = space + 100;

@@ -81,8 +81,8 @@ export const handshakeCases: ConformanceCase[] = [
         d,
       );
       check(
-        b.eventSeq === ctx.client.lastSeq,
-        `HELLO eventSeq ${b.eventSeq}, but the last event received was seq ${ctx.client.lastSeq} (§5.8.1)`,
+        b.eventSeq === ex.seqAtAnswer,
+        `HELLO eventSeq ${b.eventSeq}, but the last event before its response was seq ${ex.seqAtAnswer} (§5.8.1)`,
         d,
       );
       check(

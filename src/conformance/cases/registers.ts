@@ -75,9 +75,15 @@ async function checkValue(ctx: TestContext, name: RegisterName, v: number): Prom
     case 'MAX_PAYLOAD':
       if (v < Limits.minMaxPayload) bad(`below ${Limits.minMaxPayload}`);
       break;
-    case 'EVENT_SEQ':
-      if (v !== ctx.client.lastSeq) bad(`the last event received was seq ${ctx.client.lastSeq}`);
+    case 'EVENT_SEQ': {
+      const again = await ctx.regReadAt(0x2c);
+      if (again.value !== again.seqAtAnswer) {
+        fail(
+          `EVENT_SEQ reads ${again.value}: the last event before its answer was seq ${again.seqAtAnswer} (§9.1)`,
+        );
+      }
       break;
+    }
     case 'UPTIME_MS': {
       await new Promise((r) => setTimeout(r, 60));
       const later = await read1(ctx, 0x34);
