@@ -45,6 +45,8 @@ export interface ConformanceOptions {
   deviceHost?: string;
   /** Per-command answer timeout (ms). Default 3000. */
   timeoutMs?: number;
+  /** Link start (SYNC) must complete within this (ms). Default max(3000, timeoutMs). */
+  handshakeTimeoutMs?: number;
   /** Bytes per direction in the data-integrity tests. Default 256 KiB. */
   dataBytes?: number;
   /** Most bytes pushed to fill a send queue (SENDING held) before giving up. Default 32 MiB. */
@@ -118,7 +120,7 @@ class Session {
     } else {
       await this.client.stopLink();
     }
-    await this.client.start(Math.max(3000, this.timeout()));
+    await this.client.start(this.opts.handshakeTimeoutMs ?? Math.max(3000, this.timeout()));
     this.info = await this.hello(true);
     this.ctx = new TestContext(this.client, this.info, this.peers, this.ctxOptions, () => this.hello(false));
   }

@@ -55,6 +55,7 @@ export async function runConformanceCli(o: ConformanceCliOptions): Promise<Confo
   if (o.peerHost) opts.peerHost = o.peerHost;
   if (o.deviceHost) opts.deviceHost = o.deviceHost;
   if (o.requestTimeout) opts.timeoutMs = o.requestTimeout;
+  if (o.timeout) opts.handshakeTimeoutMs = o.timeout;
   if (o.dataBytes) opts.dataBytes = o.dataBytes;
   if (!o.json) opts.onResult = (r) => out(formatResultLine(r));
   let sim: InProcessDevice | undefined;
