@@ -184,8 +184,8 @@ export const malformedCases: ConformanceCase[] = [
   {
     id: 'malformed.bad-field',
     title:
-      'impossible field encodings (address family 5, non-zero reserved or padding bytes) get ERROR_RESPONSE E_INVALID',
-    section: '§1.3 addr rules, §5.5, §2.5 MSG_BAD_FIELD',
+      'impossible field encodings (address family 5, non-zero reserved, padding or message-flags bytes) get ERROR_RESPONSE E_INVALID',
+    section: '§1.3 addr rules, §5.1 flags, §5.5, §2.5 MSG_BAD_FIELD',
     async run(ctx) {
       const addr = (family: number, reserved: number, port: number, bytes: number[]) => {
         const b = Buffer.alloc(20);
@@ -219,6 +219,16 @@ export const malformedCases: ConformanceCase[] = [
         {
           bytes: connect(0x74, addr(0, 0, 80, [])),
           what: 'CONNECT with family 0 and a non-zero port',
+          code: 'E_INVALID',
+        },
+        {
+          bytes: msg(0x02, 0x01, 0x75, 0x00, 0xab),
+          what: 'PING with reserved message flags 0x01',
+          code: 'E_INVALID',
+        },
+        {
+          bytes: msg(0x1d, 0x80, 0x76, 0x00, 0x00, 0x01),
+          what: 'QUERY with reserved message flags 0x80',
           code: 'E_INVALID',
         },
       ]);
