@@ -12,7 +12,13 @@ import {
   encodeSyncAck,
   type SyncPayload,
 } from '../protocol/link-payloads.js';
-import { encodeSerialFrame, maxEncodedFrameLength, SerialDeframer } from '../protocol/serial-framing.js';
+import {
+  encodeSerialFrame,
+  encodeSerialFrameInto,
+  maxEncodedFrameLength,
+  SerialDeframer,
+  serialWireRoom,
+} from '../protocol/serial-framing.js';
 import { encodeTcpRecordParts, TcpDeframer, type TcpDeframerOutput } from '../protocol/tcp-framing.js';
 import type { TransportError } from '../transport/errors.js';
 import type { Transport } from '../transport/transport.js';
@@ -294,6 +300,9 @@ export class Link extends EventEmitter<LinkEvents> implements MessageChannel {
   private writable = true;
   private batch: Buffer[] = [];
   private batchBytes = 0;
+  /** Serial framing: batched MSG frames are encoded into this buffer, up to serialUsed. */
+  private serialBatch: Buffer = NO_BYTES;
+  private serialUsed = 0;
   private unacked: Outstanding[] = [];
   /** Index into unacked of the next frame to (re)transmit; unacked.length when all were sent. */
   private resendIndex = 0;
@@ -583,11 +592,25 @@ export class Link extends EventEmitter<LinkEvents> implements MessageChannel {
     const carriesAck = type !== FrameType.SYNC && type !== FrameType.SYNC_ACK;
     const ack = arq && carriesAck ? this.rcvNext : 0;
     const frame: Frame = { channel: this.channel, type, seq, ack, flags: 0, payload };
-    // TCP: a large payload is not copied (prefix + header, payload, CRC are written together, one writev).
-    const parts = this.framing === 'serial' ? [encodeSerialFrame(frame)] : encodeTcpRecordParts(frame);
-    if (leadingDelimiter && this.framing === 'serial') parts.unshift(DELIMITER);
+    const batching = batched && this.maxBatchBytes > 0;
+    let parts: Buffer[] | undefined;
     let bytes = 0;
-    for (const p of parts) bytes += p.length;
+    if (batching && this.framing === 'serial') {
+      // Encoded straight into the batch buffer: no buffer per frame, no concatenation.
+      const room = serialWireRoom(frame);
+      if (this.serialBatch.length - this.serialUsed < room) {
+        this.flush();
+        if (this.serialBatch.length < room) this.serialBatch = Buffer.allocUnsafe(this.maxBatchBytes + room);
+      }
+      const start = this.serialUsed;
+      this.serialUsed = encodeSerialFrameInto(frame, this.serialBatch, start);
+      bytes = this.serialUsed - start;
+    } else {
+      // TCP: a large payload is not copied (prefix + header, payload, CRC are written together, one writev).
+      parts = this.framing === 'serial' ? [encodeSerialFrame(frame)] : encodeTcpRecordParts(frame);
+      if (leadingDelimiter && this.framing === 'serial') parts.unshift(DELIMITER);
+      for (const p of parts) bytes += p.length;
+    }
     this.counters.framesSent++;
     this.counters.bytesSent += bytes;
     this.lastSent = performance.now();
@@ -600,18 +623,35 @@ export class Link extends EventEmitter<LinkEvents> implements MessageChannel {
         this.ackTimer = undefined;
       }
     }
-    if (batched && this.maxBatchBytes > 0) {
-      for (const p of parts) this.batch.push(p);
+    if (batching) {
+      if (parts) for (const p of parts) this.batch.push(p);
       this.batchBytes += bytes;
       if (this.batchBytes >= this.maxBatchBytes) return this.flush();
       return true;
     }
     this.flush();
-    return this.write(parts);
+    return this.write(parts as Buffer[]);
   }
 
   /** Writes the pending batch of MSG frames, if any. */
   private flush(): boolean {
+    if (this.serialUsed > 0) {
+      const n = this.serialUsed;
+      const buf = this.serialBatch;
+      this.serialUsed = 0;
+      this.batchBytes = 0;
+      // A well-filled buffer is handed over (a new one is made for the next batch); a small batch is copied out
+      // so that the buffer can be reused and a small write does not hold a large buffer.
+      let wire: Buffer;
+      if (n >= buf.length / 2) {
+        wire = buf.subarray(0, n);
+        this.serialBatch = NO_BYTES;
+      } else {
+        wire = Buffer.allocUnsafe(n);
+        buf.copy(wire, 0, 0, n);
+      }
+      return this.write([wire]);
+    }
     if (this.batch.length === 0) return this.writable;
     const parts = this.batch;
     this.batch = [];
@@ -1149,11 +1189,13 @@ export class Link extends EventEmitter<LinkEvents> implements MessageChannel {
     this.dropQueues();
     this.batch = [];
     this.batchBytes = 0;
+    this.serialUsed = 0;
     this.needDrain = false;
   }
 }
 
 const EMPTY = new Uint8Array(0);
+const NO_BYTES = Buffer.alloc(0);
 
 /** The baud rate of a SerialTransport (duck-typed: transport must not be imported for its classes here). */
 function serialBaudRate(transport: Transport): number {

@@ -15,10 +15,18 @@ function asBuffer(b: Uint8Array): Buffer {
  * in the same buffer (the serial wire form). Runs are copied with memcpy rather than byte by byte.
  */
 export function cobsEncode(input: Uint8Array, delimit = false): Buffer {
+  const out = Buffer.allocUnsafe(cobsMaxEncodedLength(input.length) + (delimit ? 1 : 0));
+  return out.subarray(0, cobsEncodeInto(input, out, 0, delimit));
+}
+
+/**
+ * cobsEncode into `out` from `offset` (which needs cobsMaxEncodedLength(input.length) + 1 bytes of room);
+ * returns the offset after the last byte written.
+ */
+export function cobsEncodeInto(input: Uint8Array, out: Buffer, offset: number, delimit = false): number {
   const src = asBuffer(input);
   const n = src.length;
-  const out = Buffer.allocUnsafe(cobsMaxEncodedLength(n) + (delimit ? 1 : 0));
-  let o = 0;
+  let o = offset;
   let i = 0;
   for (;;) {
     let z = src.indexOf(0, i);
@@ -39,10 +47,10 @@ export function cobsEncode(input: Uint8Array, delimit = false): Buffer {
   }
 }
 
-function finish(out: Buffer, length: number, delimit: boolean): Buffer {
-  if (!delimit) return out.subarray(0, length);
-  out[length] = 0;
-  return out.subarray(0, length + 1);
+function finish(out: Buffer, end: number, delimit: boolean): number {
+  if (!delimit) return end;
+  out[end] = 0;
+  return end + 1;
 }
 
 /** Decodes one COBS block sequence (without the 0x00 delimiter). Accepts both forms of a final full block. */

@@ -32,13 +32,19 @@ export function frameSize(payloadLength: number, secure = false): number {
 }
 
 export function encodeFrame(frame: Frame): Buffer {
+  const buf = Buffer.allocUnsafe(frameSize(frame.payload.length, (frame.flags & FrameFlag.SECURE) !== 0));
+  encodeFrameInto(frame, buf);
+  return buf;
+}
+
+/** encodeFrame into the start of `buf` (at least frameSize() bytes); returns the frame's length. */
+export function encodeFrameInto(frame: Frame, buf: Buffer): number {
   const secure = (frame.flags & FrameFlag.SECURE) !== 0;
   if (secure && (frame.counter === undefined || frame.mac?.length !== MAC)) {
     throw new RangeError('a SECURE frame needs a counter and a 16-byte MAC');
   }
   const len = frame.payload.length;
   if (len > Limits.maxPayloadAbsolute) throw new RangeError(`payload of ${len} bytes exceeds 65535`);
-  const buf = Buffer.allocUnsafe(frameSize(len, secure));
   buf[0] = FRAME_VERSION;
   buf[1] = frame.flags;
   buf[2] = frame.channel;
@@ -58,7 +64,7 @@ export function encodeFrame(frame: Frame): Buffer {
     o += MAC;
   }
   buf.writeUInt32LE(crc32(buf.subarray(0, o)), o);
-  return buf;
+  return o + CRC;
 }
 
 /**

@@ -2,9 +2,10 @@
  * Serial wire framing: COBS(frame) followed by a 0x00 delimiter, and the streaming extractor that
  * turns arbitrary chunks back into frames, resynchronising at the next delimiter after any garbage.
  */
-import { cobsDecode, cobsEncode, cobsMaxEncodedLength } from './cobs.js';
+import { cobsDecode, cobsEncode, cobsEncodeInto, cobsMaxEncodedLength } from './cobs.js';
 import { ProtocolError } from './errors.js';
-import { decodeFrame, encodeFrame, type Frame, frameSize } from './frame.js';
+import { decodeFrame, encodeFrame, encodeFrameInto, type Frame, frameSize } from './frame.js';
+import { FrameFlag } from './generated.js';
 
 export type DeframerOutput =
   | { kind: 'frame'; frame: Frame; wireBytes: number }
@@ -12,6 +13,25 @@ export type DeframerOutput =
 
 export function encodeSerialFrame(frame: Frame): Buffer {
   return cobsEncode(encodeFrame(frame), true);
+}
+
+/** Scratch for encodeSerialFrameInto's unencoded frame (used and done with inside each call). */
+let scratch = Buffer.allocUnsafe(0);
+
+/** Room encodeSerialFrameInto needs for a frame (COBS worst case plus the delimiter). */
+export function serialWireRoom(frame: Frame): number {
+  return cobsMaxEncodedLength(frameSize(frame.payload.length, (frame.flags & FrameFlag.SECURE) !== 0)) + 1;
+}
+
+/**
+ * encodeSerialFrame into `out` from `offset` (serialWireRoom(frame) bytes of room), without allocating: for
+ * writing several frames as one buffer. Returns the offset after the delimiter.
+ */
+export function encodeSerialFrameInto(frame: Frame, out: Buffer, offset: number): number {
+  const size = frameSize(frame.payload.length, (frame.flags & FrameFlag.SECURE) !== 0);
+  if (scratch.length < size) scratch = Buffer.allocUnsafe(Math.max(size, 8192));
+  const n = encodeFrameInto(frame, scratch);
+  return cobsEncodeInto(scratch.subarray(0, n), out, offset, true);
 }
 
 /** Largest COBS-encoded frame (without delimiter) for a maximum payload. */
