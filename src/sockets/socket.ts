@@ -74,10 +74,14 @@ interface PendingWrite {
   buf: Buffer;
   off: number;
   cb: (err?: Error | null) => void;
+  /** A small remainder held back for the next write; its callback was called already. */
+  held?: boolean;
 }
 
 const KEEPALIVE_DEFAULT_MS = 60_000;
 const noop = () => undefined;
+/** Largest remainder of a cut write held back to go out with the next write (see flushWrites). */
+const HOLD_MAX = 4096;
 let socketSerial = 0;
 
 function normalizeConnectArgs(args: unknown[]): [OffloadConnectOptions, (() => void) | undefined] {
@@ -106,6 +110,7 @@ export class OffloadSocket extends Duplex implements SocketEndpoint {
   private _bytesSent = 0;
   private shutdownSent = false;
   private finalCallback: ((err?: Error | null) => void) | undefined;
+  private heldTimer: NodeJS.Immediate | undefined;
 
   // receive
   readonly recvWindow: number;
@@ -600,7 +605,15 @@ export class OffloadSocket extends Duplex implements SocketEndpoint {
     return this.entry ? Math.max(0, this.entry.sendSpace - this.sendInFlight) : 0;
   }
 
-  private flushWrites(): void {
+  /**
+   * Sends pending writes as SENDs within the send credit, at most maxSendData bytes each. A SEND gathers the
+   * end of one write and the start of the next when both are here, so that writes larger than maxSendData
+   * (64 KiB writes with 65535-byte messages) do not leave a tiny SEND after every write. For that, a small
+   * remainder (<= HOLD_MAX bytes) of a write that was just cut is held back, its callback called, until the
+   * next write arrives or the current tick's I/O is over (setImmediate), whichever comes first; end(),
+   * destroy() and `force` send it at once.
+   */
+  private flushWrites(force = false): void {
     if (
       this.phase !== 'open' ||
       this._id === undefined ||
@@ -609,7 +622,6 @@ export class OffloadSocket extends Duplex implements SocketEndpoint {
       this.deferredError
     )
       return;
-    const id = this._id;
     const max = this.host.device.maxSendData;
     while (this.pendingWrites.length > 0) {
       const w = this.pendingWrites[0]!;
@@ -621,39 +633,95 @@ export class OffloadSocket extends Duplex implements SocketEndpoint {
       }
       const credit = this.sendCredit;
       if (credit <= 0) break;
-      const n = Math.min(credit, max, w.buf.length - w.off);
+      const limit = Math.min(credit, max);
+      const avail = w.buf.length - w.off;
+      if (avail < limit && this.pendingWrites.length > 1) {
+        this.sendGathered(limit);
+        continue;
+      }
+      if (
+        !force &&
+        avail < limit &&
+        avail <= HOLD_MAX &&
+        w.off > 0 &&
+        !w.held &&
+        !this.writableEnded &&
+        this.finalCallback === undefined
+      ) {
+        // The small end of a write we just cut: wait for the next write to send it with.
+        w.held = true;
+        const cb = w.cb;
+        w.cb = noop;
+        this.heldTimer ??= setImmediate(() => {
+          this.heldTimer = undefined;
+          this.flushWrites(true);
+        });
+        this.touch();
+        cb(); // may hand us the next write at once (re-entering flushWrites, which sends both)
+        return;
+      }
+      const n = Math.min(limit, avail);
       const data = w.buf.subarray(w.off, w.off + n);
       w.off += n;
-      this.sendInFlight += n;
-      this._bytesSent += n;
-      this.host.device
-        .requestRaw(
-          'SEND',
-          { id, data },
-          {
-            socketId: id,
-            captureStack: false,
-            onResponse: () => {
-              this.sendInFlight -= n;
-            },
-          },
-        )
-        .then(
-          (r) => {
-            if (r.status === StatusCode.OK) return;
-            if (this.destroyed) return;
-            this.sendFailed(r.status);
-          },
-          (err: Error) => {
-            this.driverFailure(err, 'write');
-          },
-        );
+      this.sendData(data);
       if (w.off >= w.buf.length) {
         this.pendingWrites.shift();
         this.touch();
         w.cb();
       }
     }
+    if (this.pendingWrites.length === 0 && this.finalCallback) this.doShutdown();
+  }
+
+  /** One SEND of up to `limit` bytes taken from the head writes in order; completes the writes it finishes. */
+  private sendGathered(limit: number): void {
+    const pieces: Buffer[] = [];
+    let n = 0;
+    for (const w of this.pendingWrites) {
+      if (n >= limit) break;
+      const k = Math.min(w.buf.length - w.off, limit - n);
+      if (k <= 0) continue;
+      pieces.push(w.buf.subarray(w.off, w.off + k));
+      w.off += k;
+      n += k;
+    }
+    this.sendData(Buffer.concat(pieces, n));
+    while (this.pendingWrites.length > 0) {
+      const w = this.pendingWrites[0]!;
+      if (w.off < w.buf.length) break;
+      this.pendingWrites.shift();
+      this.touch();
+      w.cb();
+    }
+  }
+
+  private sendData(data: Buffer): void {
+    const id = this._id as number;
+    const n = data.length;
+    this.sendInFlight += n;
+    this._bytesSent += n;
+    this.host.device
+      .requestRaw(
+        'SEND',
+        { id, data },
+        {
+          socketId: id,
+          captureStack: false,
+          onResponse: () => {
+            this.sendInFlight -= n;
+          },
+        },
+      )
+      .then(
+        (r) => {
+          if (r.status === StatusCode.OK) return;
+          if (this.destroyed) return;
+          this.sendFailed(r.status);
+        },
+        (err: Error) => {
+          this.driverFailure(err, 'write');
+        },
+      );
   }
 
   private sendFailed(status: number): void {
@@ -691,6 +759,11 @@ export class OffloadSocket extends Duplex implements SocketEndpoint {
   }
 
   private doShutdown(): void {
+    if (this.pendingWrites.length > 0) {
+      // A held remainder goes first; flushWrites() calls us again once every write is out.
+      this.flushWrites(true);
+      return;
+    }
     const cb = this.finalCallback;
     if (!cb || this.shutdownSent || this._id === undefined) return;
     this.finalCallback = undefined;
@@ -794,6 +867,15 @@ export class OffloadSocket extends Duplex implements SocketEndpoint {
 
   // ---- destroy ---------------------------------------------------------------------------------------
 
+  /** On a graceful destroy(): a held remainder (whose write was reported done) still goes out before CLOSE. */
+  private sendHeld(): void {
+    const w = this.pendingWrites[0];
+    if (!w?.held || this.pendingWrites.length !== 1 || this._id === undefined || !this.entry) return;
+    if (this.phase !== 'open' || this.closeRequested || this.sendCredit < w.buf.length - w.off) return;
+    this.pendingWrites.shift();
+    this.sendData(w.buf.subarray(w.off));
+  }
+
   private sendClose(abort: boolean): void {
     if (this._id === undefined || this.closeRequested) return;
     this.closeRequested = true;
@@ -809,7 +891,10 @@ export class OffloadSocket extends Duplex implements SocketEndpoint {
   override _destroy(err: Error | null, cb: (err?: Error | null) => void): void {
     if (this.idleTimer) clearTimeout(this.idleTimer);
     this.idleTimer = undefined;
+    if (this.heldTimer) clearImmediate(this.heldTimer);
+    this.heldTimer = undefined;
     this.connecting = false;
+    if (!err && !this.abortOnClose) this.sendHeld();
     this.failWrites(
       err ?? new SocketError('ERR_STREAM_DESTROYED', 'socket destroyed', this.errFields('write')),
     );
