@@ -65,7 +65,10 @@ export function cobsDecode(input: Uint8Array): Buffer {
     const code = src[i]!;
     const end = i + code;
     if (end > src.length) {
-      throw new ProtocolError('COBS_INVALID', 'COBS block runs past the end of the frame', { offset: i, code });
+      throw new ProtocolError('COBS_INVALID', 'COBS block runs past the end of the frame', {
+        offset: i,
+        code,
+      });
     }
     src.copy(out, o, i + 1, end);
     o += code - 1;
