@@ -31,6 +31,12 @@ export interface RequestOptions {
   priority?: boolean;
   /** Capture the caller's stack for a timeout error (default true; internal hot-path commands turn it off). */
   captureStack?: boolean;
+  /**
+   * Builds the command's bytes once its tag is known, instead of encodeMessage(name, tag, body): for a hot path
+   * that lays a large body out itself (a SEND gathered from several writes, copied once). It must return
+   * exactly what encodeMessage would, and the body must still describe the command (logs, observers).
+   */
+  encode?: (tag: number) => Buffer;
 }
 
 /** What the response observer sees: the command as sent and its answer. */
@@ -54,6 +60,7 @@ interface Pending {
   /** Call-site stack, so that a timeout points at the caller. */
   origin: Error;
   priority: boolean;
+  encode: ((tag: number) => Buffer) | undefined;
 }
 
 export interface RequestTrackerOptions {
@@ -141,6 +148,7 @@ export class RequestTracker {
         timer: undefined,
         origin: options.captureStack === false ? NO_ORIGIN : captureOrigin(),
         priority: options.priority ?? false,
+        encode: options.encode,
       };
       if (p.priority) {
         // Priority commands go first, even when the queue is paused.
@@ -218,7 +226,9 @@ export class RequestTracker {
     p.tag = this.allocTag();
     let bytes: Buffer;
     try {
-      bytes = encodeMessage({ kind: 'command', name: p.name, tag: p.tag, body: p.body } as never);
+      bytes = p.encode
+        ? p.encode(p.tag)
+        : encodeMessage({ kind: 'command', name: p.name, tag: p.tag, body: p.body } as never);
     } catch (err) {
       p.reject(err as Error);
       return;

@@ -23,7 +23,9 @@ import type { OffloadError } from '../errors.js';
 import {
   type Addr,
   ConditionFlag,
+  Limits,
   type OkResponseMessage,
+  Opcode,
   ShutdownHow,
   SocketOption,
   SocketStatus,
@@ -82,6 +84,8 @@ const KEEPALIVE_DEFAULT_MS = 60_000;
 const noop = () => undefined;
 /** Largest remainder of a cut write held back to go out with the next write (see flushWrites). */
 const HOLD_MAX = 4096;
+/** SEND: message header, then the socket id; the data follows. */
+const SEND_HEADER = Limits.messageHeaderSize + 2;
 let socketSerial = 0;
 
 function normalizeConnectArgs(args: unknown[]): [OffloadConnectOptions, (() => void) | undefined] {
@@ -685,7 +689,17 @@ export class OffloadSocket extends Duplex implements SocketEndpoint {
       w.off += k;
       n += k;
     }
-    this.sendData(Buffer.concat(pieces, n));
+    // The SEND message is laid out here (header, then the pieces): one copy, no intermediate buffer.
+    const msg = Buffer.allocUnsafe(SEND_HEADER + n);
+    let o = SEND_HEADER;
+    for (const p of pieces) o += p.copy(msg, o);
+    msg[0] = Opcode.SEND;
+    msg[1] = 0;
+    msg.writeUInt16LE(this._id as number, Limits.messageHeaderSize);
+    this.sendData(msg.subarray(SEND_HEADER), (tag) => {
+      msg.writeUInt16LE(tag, 2);
+      return msg;
+    });
     while (this.pendingWrites.length > 0) {
       const w = this.pendingWrites[0]!;
       if (w.off < w.buf.length) break;
@@ -695,7 +709,7 @@ export class OffloadSocket extends Duplex implements SocketEndpoint {
     }
   }
 
-  private sendData(data: Buffer): void {
+  private sendData(data: Buffer, encode?: (tag: number) => Buffer): void {
     const id = this._id as number;
     const n = data.length;
     this.sendInFlight += n;
@@ -710,6 +724,7 @@ export class OffloadSocket extends Duplex implements SocketEndpoint {
           onResponse: () => {
             this.sendInFlight -= n;
           },
+          ...(encode ? { encode } : {}),
         },
       )
       .then(
