@@ -2,7 +2,8 @@
  * socket-offload: run Node sockets on a network-offload board (or on the simulator).
  *
  *   import { openDevice } from 'socket-offload';
- *   const dev = await openDevice('sim:');               // or 'tcp://127.0.0.1:7070', 'serial:///dev/ttyUSB0?baud=921600'
+ *   const dev = await openDevice('sim:');               // or 'tcp://127.0.0.1:7070', 'serial:///dev/ttyUSB0?baud=921600',
+ *                                                       //    'pcie:///dev/xdma0_user?events=/dev/xdma0_events_0'
  *   const sock = dev.createConnection({ host: '127.0.0.1', port: 80 }, () => sock.write('GET / HTTP/1.0\r\n\r\n'));
  *   const srv = dev.createServer((conn) => conn.pipe(conn)).listen(8080, '127.0.0.1');
  *   const udp = dev.createSocket('udp4');
@@ -13,7 +14,8 @@
  */
 import type { Logger } from 'pino';
 import { Device, type DeviceOptions } from './device/index.js';
-import { Link, type LinkFraming, type LinkOptions } from './link/index.js';
+import { Link, type LinkFraming, type LinkOptions, openPcieChannel } from './link/index.js';
+import type { MessageChannel } from './link/channel.js';
 import { OffloadDevice, type SocketDefaults } from './sockets/index.js';
 import {
   createTransport,
@@ -24,7 +26,11 @@ import {
 } from './transport/index.js';
 
 export interface OpenDeviceOptions {
-  /** Device URL: 'sim:[name][?slots=N&sendQueueSize=..&recvQueueSize=..&maxPayload=..&backlogMax=..]', 'tcp://host:port', 'serial:///dev/...?baud=...', 'rfc2217://host:port?baud=...'. */
+  /**
+   * Device URL: 'sim:[name][?slots=N&sendQueueSize=..&recvQueueSize=..&maxPayload=..&backlogMax=..]', 'tcp://host:port',
+   * 'serial:///dev/...?baud=...', 'rfc2217://host:port?baud=...',
+   * 'pcie:///dev/xdma0_user?events=/dev/xdma0_events_0[&access=word|block][&poll=ms][&cmdentries=..]' (no events: polling).
+   */
   url?: string;
   /** An already created transport (not yet opened, or open) instead of a URL; give `framing` too. */
   transport?: Transport;
@@ -42,7 +48,7 @@ export interface OpenDeviceOptions {
   requestTimeoutMs?: number;
   /** Commands in flight at most (more wait in a queue). Default 64. */
   maxInFlight?: number;
-  /** Link options (window, maxPayload, arq, heartbeatMs, deadTimeoutMs ...). */
+  /** Link options (window, maxPayload, arq, heartbeatMs, deadTimeoutMs ...); on PCIe heartbeatMs and deadTimeoutMs. */
   link?: Partial<Omit<LinkOptions, 'role' | 'framing' | 'logger'>>;
   /** Transport options for tcp:/serial:/rfc2217: URLs. */
   transportOptions?: Omit<OpenTransportOptions, 'logger'>;
@@ -82,6 +88,7 @@ function simOptionsFromUrl(url: SimUrl, base: Record<string, unknown>): Record<s
  */
 export async function openDevice(target: string | OpenDeviceOptions): Promise<OffloadDevice> {
   const opts: OpenDeviceOptions = typeof target === 'string' ? { url: target } : target;
+  if (!opts.transport && opts.url && parseDeviceUrl(opts.url).kind === 'pcie') return openPcieDevice(opts);
   let transport: Transport;
   let framing: LinkFraming = opts.framing ?? 'tcp';
   let simulator: { close(): Promise<void> } | undefined;
@@ -129,12 +136,25 @@ export async function openDevice(target: string | OpenDeviceOptions): Promise<Of
   };
   if (opts.logger) linkOpts.logger = opts.logger;
   const link = new Link(transport, linkOpts);
-  const devOpts: DeviceOptions = { name: name!, handshakeTimeoutMs, onClose: closeAll };
+  return finishOpen(opts, link, transport, name!, closeAll, simulator, linkOpts.channel);
+}
+
+/** The Device and the OffloadDevice on a message channel (a Link, or the PCIe rings). */
+async function finishOpen(
+  opts: OpenDeviceOptions,
+  channel: MessageChannel,
+  transport: Transport,
+  name: string,
+  closeAll: () => Promise<void>,
+  simulator: { close(): Promise<void> } | undefined,
+  channelNumber: number | undefined,
+): Promise<OffloadDevice> {
+  const devOpts: DeviceOptions = { name, handshakeTimeoutMs: opts.handshakeTimeoutMs ?? 5000, onClose: closeAll };
   if (opts.logger) devOpts.logger = opts.logger;
   if (opts.requestTimeoutMs !== undefined) devOpts.requestTimeoutMs = opts.requestTimeoutMs;
   if (opts.maxInFlight !== undefined) devOpts.maxInFlight = opts.maxInFlight;
-  if (linkOpts.channel !== undefined) devOpts.channel = linkOpts.channel;
-  const device = new Device(link, devOpts);
+  if (channelNumber !== undefined) devOpts.channel = channelNumber;
+  const device = new Device(channel, devOpts);
   await device.open();
   const devInit: ConstructorParameters<typeof OffloadDevice>[2] = { simulator };
   if (opts.sockets) devInit.defaults = opts.sockets;
@@ -142,6 +162,25 @@ export async function openDevice(target: string | OpenDeviceOptions): Promise<Of
   // Sockets a previous host left on the device (same epoch, e.g. after a host restart) are closed (§8.2).
   await dev.sync().catch((err: unknown) => device.log.warn({ err }, 'initial reconciliation failed'));
   return dev;
+}
+
+/**
+ * pcie: the register window (the transport) and its rings (the message channel); no link layer (PROTOCOL.md §10).
+ * wrapTransport does not apply (the window is not a byte stream).
+ */
+async function openPcieDevice(opts: OpenDeviceOptions): Promise<OffloadDevice> {
+  const url = opts.url as string;
+  const ringOpts: Parameters<typeof openPcieChannel>[1] = { name: opts.name ?? url };
+  if (opts.logger) ringOpts.logger = opts.logger;
+  if (opts.link?.heartbeatMs !== undefined) ringOpts.heartbeatMs = opts.link.heartbeatMs;
+  if (opts.link?.deadTimeoutMs !== undefined) ringOpts.deadTimeoutMs = opts.link.deadTimeoutMs;
+  if (opts.handshakeTimeoutMs !== undefined) ringOpts.startTimeoutMs = opts.handshakeTimeoutMs;
+  const { window, channel } = await openPcieChannel(url, ringOpts);
+  const closeAll = async () => {
+    await channel.close().catch(() => undefined);
+    await window.close().catch(() => undefined);
+  };
+  return finishOpen(opts, channel, window, opts.name ?? url, closeAll, undefined, 0);
 }
 
 export { OffloadError, isOffloadError } from './errors.js';

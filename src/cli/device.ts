@@ -11,7 +11,7 @@
 import { pino, type Logger } from 'pino';
 import { openDevice, type OpenDeviceOptions } from '../index.js';
 import { Device } from '../device/index.js';
-import { Link, type LinkFraming } from '../link/index.js';
+import { Link, type LinkFraming, type MessageChannel, openPcieChannel } from '../link/index.js';
 import { OffloadDevice } from '../sockets/index.js';
 import { createTransport, parseDeviceUrl, type Transport } from '../transport/index.js';
 import { type DeviceCliOptions, deviceUrl } from './options.js';
@@ -54,7 +54,7 @@ export async function openCliDevice(o: DeviceCliOptions, mode: OpenMode = 'use')
   }
 }
 
-/** openDevice() for tcp:/serial:/rfc2217: URLs, minus the initial reconciliation; adopts instead (see above). */
+/** openDevice() for tcp:/serial:/rfc2217:/pcie: URLs, minus the initial reconciliation; adopts instead (see above). */
 async function openAdopting(
   url: string,
   parsed: ReturnType<typeof parseDeviceUrl>,
@@ -62,22 +62,32 @@ async function openAdopting(
   handshakeTimeoutMs: number,
   linkOpts: OpenDeviceOptions['link'],
 ): Promise<OffloadDevice> {
-  const transport: Transport = createTransport(parsed, { logger });
-  const framing: LinkFraming = parsed.kind === 'serial' || parsed.kind === 'rfc2217' ? 'serial' : 'tcp';
-  await transport.open();
-  const link = new Link(transport, {
-    role: 'host',
-    framing,
-    syncTimeoutMs: handshakeTimeoutMs,
-    logger,
-    ...(linkOpts ?? {}),
-  });
+  let transport: Transport;
+  let link: MessageChannel;
+  if (parsed.kind === 'pcie') {
+    // The register window and its rings: no link layer (PROTOCOL.md §10).
+    const p = await openPcieChannel(url, { logger, startTimeoutMs: handshakeTimeoutMs });
+    transport = p.window;
+    link = p.channel;
+  } else {
+    transport = createTransport(parsed, { logger });
+    const framing: LinkFraming = parsed.kind === 'serial' || parsed.kind === 'rfc2217' ? 'serial' : 'tcp';
+    await transport.open();
+    link = new Link(transport, {
+      role: 'host',
+      framing,
+      syncTimeoutMs: handshakeTimeoutMs,
+      logger,
+      ...(linkOpts ?? {}),
+    });
+  }
   const device = new Device(link, {
     name: url,
     handshakeTimeoutMs,
     logger,
     channel: linkOpts?.channel ?? 0,
     onClose: async () => {
+      await link.close().catch(() => undefined);
       await transport.close().catch(() => undefined);
     },
   });

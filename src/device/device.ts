@@ -271,15 +271,31 @@ export class Device extends EventEmitter<DeviceEvents> {
     return performance.now() - t0;
   }
 
+  /** One register: a REG_READ, or a direct read where the channel has real registers (PCIe). */
   async readRegister(ref: RegisterRef | string): Promise<number> {
     const reg = resolveRegister(ref);
+    const port = this.link.registers;
+    if (port) {
+      const err = this.unusableError();
+      if (err) throw err;
+      return port.read(reg.offset, 1)[0]! >>> 0;
+    }
     const r = await this.request('REG_READ', { offset: reg.offset, count: 1 });
     return r.values[0]! >>> 0;
   }
 
-  /** Read `count` consecutive registers, in REG_READ commands of at most Limits.maxRegisterRead each. */
+  /**
+   * Read `count` consecutive registers, in REG_READ commands of at most Limits.maxRegisterRead each, or directly
+   * where the channel has real registers (PCIe: the window itself, ring memory included).
+   */
   async readRegisters(ref: RegisterRef | string, count: number): Promise<number[]> {
     const reg = resolveRegister(ref);
+    const port = this.link.registers;
+    if (port) {
+      const err = this.unusableError();
+      if (err) throw err;
+      return port.read(reg.offset, count).map((v) => v >>> 0);
+    }
     const out: number[] = [];
     for (let done = 0; done < count; ) {
       const n = Math.min(Limits.maxRegisterRead, count - done);
@@ -290,8 +306,22 @@ export class Device extends EventEmitter<DeviceEvents> {
     return out;
   }
 
+  /** One register: a REG_WRITE, or a direct write (PCIe) refused as the device would refuse a REG_WRITE. */
   async writeRegister(ref: RegisterRef | string, value: number): Promise<void> {
     const reg = resolveRegister(ref);
+    const port = this.link.registers;
+    if (port) {
+      const err = this.unusableError();
+      if (err) throw err;
+      const status = port.write(reg.offset, value >>> 0);
+      if (status !== 'OK') {
+        throw statusError(StatusCode[status], `REG_WRITE ${reg.name}`, {
+          opcode: 'REG_WRITE',
+          channel: this.options.channel ?? 0,
+        });
+      }
+      return;
+    }
     await this.request('REG_WRITE', { offset: reg.offset, value: value >>> 0 });
   }
 
@@ -386,7 +416,17 @@ export class Device extends EventEmitter<DeviceEvents> {
       this.once('ready', onReady);
       this.once('down', onDown);
     });
-    await this.request('RESET', { magic: Limits.resetMagic });
+    try {
+      await this.request('RESET', { magic: Limits.resetMagic });
+    } catch (err) {
+      // The RESET command's response may be lost in the reset it causes (PROTOCOL.md §10.4): the reset shows
+      // as a link reset or a new epoch, and 'ready' follows all the same.
+      const code = (err as { code?: string }).code;
+      if (code !== DeviceErrorCode.LINK_RESET && code !== DeviceErrorCode.DEVICE_RESET) {
+        ready.catch(() => undefined);
+        throw err;
+      }
+    }
     await ready;
   }
 

@@ -15,6 +15,7 @@
  *   close()    stop; idempotent
  */
 import type { EventEmitter } from 'node:events';
+import type { StatusCodeName } from '../protocol/index.js';
 import type { LinkCounters, LinkEvents, LinkParams } from './link.js';
 
 /** The events every message channel emits (those of the Link). */
@@ -36,4 +37,17 @@ export interface MessageChannel extends EventEmitter<MessageChannelEvents> {
   start(): Promise<LinkParams>;
   send(message: Uint8Array): boolean;
   close(): Promise<void>;
+  /**
+   * Direct register access, where the registers are real (PCIe: PROTOCOL.md §1.1). Without it the Device reaches
+   * them with REG_READ / REG_WRITE messages.
+   */
+  readonly registers?: RegisterPort;
+}
+
+/** Registers reached directly (aligned 32-bit accesses on the window). */
+export interface RegisterPort {
+  /** `count` consecutive registers from byte `offset` (a multiple of 4). Throws if the window is unusable. */
+  read(offset: number, count: number): number[];
+  /** One register; the status a REG_WRITE would have answered (RO and reserved offsets: E_NOT_PERMITTED). */
+  write(offset: number, value: number): StatusCodeName;
 }

@@ -64,4 +64,11 @@ export {
   type LinkRole,
 } from './link.js';
 export { isLinkError, LinkError, LinkErrorCode } from './errors.js';
-export type { MessageChannel, MessageChannelEvents } from './channel.js';
+export type { MessageChannel, MessageChannelEvents, RegisterPort } from './channel.js';
+export {
+  openPcieChannel,
+  type OpenPcieOptions,
+  PcieRingChannel,
+  type PcieRingCounters,
+  type PcieRingOptions,
+} from './pcie-rings.js';

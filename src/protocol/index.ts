@@ -8,3 +8,4 @@ export * from './link-payloads.js';
 export * from './messages.js';
 export * from './serial-framing.js';
 export * from './tcp-framing.js';
+export * from './ring.js';

@@ -62,3 +62,11 @@ export {
   type FlowControl,
   rfc2217OptionsFromUrl,
 } from './rfc2217.js';
+export {
+  PcieWindowTransport,
+  type PcieWindowOptions,
+  type PcieWindowCounters,
+  type PcieAccess,
+  type PcieUrlOptions,
+  pcieUrlOptions,
+} from './pcie-window.js';

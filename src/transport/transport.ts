@@ -2,7 +2,7 @@ import { EventEmitter } from 'node:events';
 import { pino, type Logger } from 'pino';
 import { TransportError, TransportErrorCode } from './errors.js';
 
-export type TransportKind = 'serial' | 'tcp' | 'pair' | 'fault' | 'rfc2217';
+export type TransportKind = 'serial' | 'tcp' | 'pair' | 'fault' | 'rfc2217' | 'pcie';
 
 export interface TransportEvents {
   /** Bytes received, in order. */

@@ -57,7 +57,12 @@ export async function probeDevice(
     status: decodeRegister('STATUS', r(0x0c)),
     magic: hex(r(0)),
     link: {
-      framing: kind === 'serial' || kind === 'rfc2217' ? 'serial (COBS + CRC-32)' : 'tcp (length-prefixed)',
+      framing:
+        kind === 'serial' || kind === 'rfc2217'
+          ? 'serial (COBS + CRC-32)'
+          : kind === 'pcie'
+            ? 'pcie rings (descriptors, no link layer)'
+            : 'tcp (length-prefixed)',
       arq: info.link.arq,
       window: info.link.window,
       maxPayload: info.link.maxPayload,
