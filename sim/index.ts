@@ -17,6 +17,7 @@ export {
   parseListenUrl,
   startSimulator,
 } from './server.js';
+export type { PcieControl, PcieFaults, PcieServeOptions, PcieStats } from './pcie-server.js';
 export { defaultFaults, type OutputFaultStats, type SimulatorFaults, type WireFaults } from './faults.js';
 export { DeviceCore } from './core/device-core.js';
 export type { DefectModes, DeviceCoreOptions } from './core/options.js';

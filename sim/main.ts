@@ -2,6 +2,7 @@
 /**
  * The standalone simulator:
  *   node dist/sim/main.js --listen tcp://127.0.0.1:7070 [--network host|virtual] [--slots N] [--log-level info]
+ *   node dist/sim/main.js --listen pcie:///dev/shm/offload-sim      (register window file + interrupt FIFO)
  *                         [--corrupt-rate x --drop-rate y --seed s] [--reset-after-ms n] ...
  * Prints exactly one line `listening on <url>` to stdout once ready (the real port when 0 was asked for),
  * logs with pino to stderr, and stops cleanly on SIGINT / SIGTERM (exit code 0 once every handle is closed).
@@ -106,11 +107,13 @@ export interface SimCommandIo {
 
 export function buildSimCommand(io: SimCommandIo = {}): Command {
   return new Command('sim')
-    .description('run the device simulator: serve the firmware protocol on a TCP port or a serial line')
+    .description(
+      'run the device simulator: serve the firmware protocol on a TCP port, a serial line or a PCIe-style register window',
+    )
     .addOption(
       new Option(
         '--listen <url>',
-        'where to serve: tcp://host:port (port 0 = any) or serial:///dev/pts/N?baud=...',
+        'where to serve: tcp://host:port (port 0 = any), serial:///dev/pts/N?baud=..., or pcie:///dev/shm/NAME (a window file; interrupts on NAME.events, or ?events=FIFO; ?cmdentries=N&cplentries=N&descsize=N)',
       ).default('tcp://127.0.0.1:7070'),
     )
     .addOption(

@@ -9,6 +9,9 @@
  * - `listen: 'serial:///dev/pts/N?baud=...'`: one serial line, framing 'serial' with ARQ. When the host goes
  *   away (the link goes down) a fresh link listens on the same line, so a new host's SYNC works; if the port
  *   itself vanishes it is reopened until close().
+ * - `listen: 'pcie:///dev/shm/offload-sim[?events=FIFO&cmdentries=N&cplentries=N&descsize=N]'`: the register window
+ *   as a file and interrupts through a FIFO (default events path: the window path + '.events'); see
+ *   pcie-server.ts. Channel 0 only; no link layer.
  * - createInProcessDevice(): a host-side Transport (an in-process pair) already served by DeviceCore + Link
  *   (framing 'tcp', ARQ off), for `openDevice('sim:')`.
  *
@@ -24,7 +27,13 @@ import { createTransportPair } from '../src/transport/pair.js';
 import { SerialTransport } from '../src/transport/serial.js';
 import { listenTcp, type TcpListener } from '../src/transport/tcp.js';
 import type { Transport } from '../src/transport/transport.js';
-import { type DeviceUrl, formatDeviceUrl, parseDeviceUrl, type SerialUrl } from '../src/transport/url.js';
+import {
+  type DeviceUrl,
+  formatDeviceUrl,
+  type PcieUrl,
+  parseDeviceUrl,
+  type SerialUrl,
+} from '../src/transport/url.js';
 import { DeviceCore } from './core/device-core.js';
 import type { DefectModes, DeviceCoreOptions } from './core/options.js';
 import {
@@ -36,6 +45,8 @@ import {
   type SimulatorFaults,
 } from './faults.js';
 import type { NetworkBackend } from './network/backend.js';
+import { type PcieControl, type PcieHostEndpoint, type PcieServeOptions, PcieShim } from './pcie-server.js';
+import { pcieUrlOptions } from '../src/transport/pcie-window.js';
 import { HostBackend } from './network/host-backend.js';
 import type { VirtualNetwork } from './network/virtual-backend.js';
 
@@ -83,8 +94,10 @@ export interface DeviceOptions {
 }
 
 export interface SimulatorOptions extends DeviceOptions {
-  /** 'tcp://host:port' (port 0: any free port) or 'serial:///dev/...?baud=...'. */
+  /** 'tcp://host:port' (port 0: any free port), 'serial:///dev/...?baud=...' or 'pcie:///dev/shm/NAME[?events=FIFO]'. */
   listen: string;
+  /** PCIe window options beyond the URL's (ring sizes, first index, service interval). */
+  pcie?: PcieServeOptions;
 }
 
 export interface SimulatorStats {
@@ -124,8 +137,10 @@ export interface SimulatedDevice {
 }
 
 export interface Simulator extends SimulatedDevice {
-  /** Where a driver connects: tcp://127.0.0.1:PORT (the real port), or the serial URL served. */
+  /** Where a driver connects: tcp://127.0.0.1:PORT (the real port), the serial URL served, or pcie://WINDOW?events=FIFO. */
   readonly url: string;
+  /** The PCIe window (pcie: listen URLs): its geometry, stats and test faults. */
+  readonly pcie?: PcieControl;
 }
 
 export interface InProcessDevice extends SimulatedDevice {
@@ -153,7 +168,7 @@ class Board implements SimulatedDevice {
   readonly linkTiming: DeviceOptions['link'];
   private readonly output: OutputFaults;
   /** The link that serves each channel now. */
-  private readonly owners = new Map<number, Link>();
+  private readonly owners = new Map<number, Link | PcieHostEndpoint>();
   private readonly links = new Set<Link>();
   /** How to take each live link out of service (closing its connection when it was the last link on it). */
   private readonly retirers = new Map<Link, () => void>();
@@ -309,13 +324,34 @@ class Board implements SimulatedDevice {
     };
   }
 
-  private linkUp(link: Link, channel: number, params: LinkParams): void {
+  /**
+   * Makes `endpoint` (not a Link: the PCIe rings) the host of channel 0, up at once with messages of at most
+   * `maxPayload` bytes. Returns how the endpoint hands host messages to the board, and how it leaves.
+   */
+  attachEndpoint(
+    endpoint: PcieHostEndpoint,
+    maxPayload: number,
+  ): { message(bytes: Buffer): void; detach(): void } {
+    this.counts.connections++;
+    this.linkUp(endpoint, 0, { maxPayload });
+    return {
+      message: (bytes) => this.hostMessage(endpoint, 0, bytes),
+      detach: () => {
+        if (this.owners.get(0) === endpoint) {
+          this.owners.delete(0);
+          this.output.forget(0);
+        }
+      },
+    };
+  }
+
+  private linkUp(link: Link | PcieHostEndpoint, channel: number, params: Pick<LinkParams, 'maxPayload'>): void {
     if (this.closed) return;
     const old = this.owners.get(channel);
     if (old && old !== link) {
       this.log.info({ channel }, 'a new host took over the channel');
       this.owners.delete(channel);
-      this.retirers.get(old)?.();
+      if (old instanceof Link) this.retirers.get(old)?.();
     }
     this.owners.set(channel, link);
     this.output.forget(channel);
@@ -342,7 +378,7 @@ class Board implements SimulatedDevice {
     return link.close();
   }
 
-  private hostMessage(link: Link, channel: number, bytes: Buffer): void {
+  private hostMessage(link: Link | PcieHostEndpoint, channel: number, bytes: Buffer): void {
     if (this.closed) return;
     if (this.owners.get(channel) !== link) return; // a replaced host's late message
     const f = this.faults;
@@ -491,14 +527,17 @@ function wrapWire(board: Board, t: Transport): Transport {
 /** Starts a simulated board serving `listen`; resolves once it listens (TCP) or the serial line is open. */
 export async function startSimulator(opts: SimulatorOptions): Promise<Simulator> {
   const url = parseListenUrl(opts.listen);
-  if (url.kind !== 'tcp' && url.kind !== 'serial') {
+  if (url.kind !== 'tcp' && url.kind !== 'serial' && url.kind !== 'pcie') {
     throw new TypeError(
-      `startSimulator listens on tcp:// or serial:// URLs, not '${url.kind}:' (${opts.listen})`,
+      `startSimulator listens on tcp://, serial:// or pcie:// URLs, not '${url.kind}:' (${opts.listen})`,
     );
   }
-  const board = new Board(opts);
+  const board = new Board(
+    url.kind === 'pcie' ? { ...opts, core: { ...(opts.core ?? {}), pcieRings: true } } : opts,
+  );
   try {
     if (url.kind === 'tcp') return await serveTcp(board, url.host, url.port);
+    if (url.kind === 'pcie') return servePcie(board, url, opts);
     return await serveSerial(board, url);
   } catch (err) {
     await board.close();
@@ -592,10 +631,31 @@ async function serveSerial(board: Board, url: SerialUrl): Promise<Simulator> {
   });
 }
 
-function facade(board: Board, url: string, stopServing: () => Promise<void>): Simulator {
+/** The register window as a file and interrupts through a FIFO (pcie-server.ts). */
+function servePcie(board: Board, url: PcieUrl, opts: SimulatorOptions): Simulator {
+  const description = formatDeviceUrl(url);
+  const u = pcieUrlOptions(url, description);
+  if (u.cmdRingOffset !== undefined || u.cplRingOffset !== undefined || u.pollMs !== undefined) {
+    throw new TypeError(`the simulator places its rings itself: cmdoffset, cploffset and poll are for drivers (${description})`);
+  }
+  const events = url.events ?? `${url.path}.events`;
+  const shim = new PcieShim(board, url.path, events, {
+    ...(opts.pcie ?? {}),
+    ...(u.cmdRingEntries !== undefined ? { cmdRingEntries: u.cmdRingEntries } : {}),
+    ...(u.cplRingEntries !== undefined ? { cplRingEntries: u.cplRingEntries } : {}),
+    ...(u.descSize !== undefined ? { descSize: u.descSize } : {}),
+  });
+  shim.start();
+  const served = formatDeviceUrl({ kind: 'pcie', path: url.path, events });
+  board.log.info({ url: served }, 'simulator serving a PCIe window');
+  return facade(board, served, () => shim.close(), shim);
+}
+
+function facade(board: Board, url: string, stopServing: () => Promise<void>, pcie?: PcieControl): Simulator {
   let closing: Promise<void> | undefined;
   return {
     url,
+    ...(pcie ? { pcie } : {}),
     core: board.core,
     backend: board.backend,
     faults: board.faults,

@@ -33,6 +33,7 @@ import { applyNetworkEvent } from './network-events.js';
 import { type DefectModes, type DeviceCoreOptions, resolveOptions } from './options.js';
 import type { Socket } from './socket.js';
 import { SOCKET_HANDLERS } from './socket-commands.js';
+import type { RegisterOverlay } from './registers.js';
 import { type SocketCommandName, checkTransition, firstTarget, isSocketCommand } from './transitions.js';
 
 const SCHEMA_BY_OPCODE = new Map<number, MessageSchema>(MESSAGE_SCHEMAS.map((s) => [s.opcode, s]));
@@ -178,6 +179,14 @@ export class DeviceCore {
   /** One register as REG_READ on `channel` would see it. */
   readRegister(offset: number, channel = 0): number {
     return this.core.registers.readWord(offset, channel);
+  }
+
+  /**
+   * Registers owned by whoever serves the board (the PCIe window: interrupt, doorbell, scratch and ring registers),
+   * so that REG_READ / REG_WRITE see what the host sees in the window.
+   */
+  setRegisterOverlay(overlay: RegisterOverlay | undefined): void {
+    this.core.registers.overlay = overlay;
   }
 
   // ------------------------------------------------------------------ processing

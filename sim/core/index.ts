@@ -50,7 +50,7 @@ export {
   MAX_DATAGRAM,
 } from './core-state.js';
 export { MAX_REG_READ } from './commands.js';
-export { encodeEntry, RegisterFile, type RegisterSource } from './registers.js';
+export { encodeEntry, RegisterFile, type RegisterOverlay, type RegisterSource } from './registers.js';
 export { SocketTable } from './socket-table.js';
 export { Socket, DERIVED_FLAGS, MINOR_FLAGS, LINGER_OFF, type PendingOp } from './socket.js';
 export { ByteQueue, DatagramQueue, type QueuedDatagram } from './queues.js';

@@ -74,6 +74,11 @@ export interface DeviceCoreOptions {
   epoch?: number;
   /** Capabilities to advertise (default: all implemented). Unimplemented ones are masked out. */
   capabilities?: number;
+  /**
+   * The board is served through PCIe rings (sim/pcie-server.ts, which implements them around DeviceCore):
+   * PCIE_RINGS is advertised as well. Default false.
+   */
+  pcieRings?: boolean;
   logger?: Logger;
   defects?: Partial<DefectModes>;
   /**
@@ -135,6 +140,7 @@ export function resolveOptions(opts: DeviceCoreOptions): ResolvedOptions {
     );
     caps &= IMPLEMENTED_CAPABILITIES;
   }
+  if (opts.pcieRings) caps |= Capability.PCIE_RINGS;
   return {
     slots: intIn('slots', opts.slots, 32, 1, Limits.maxSlots),
     sendQueueSize: intIn('sendQueueSize', opts.sendQueueSize, 64 * 1024, MIN_QUEUE_SIZE, MAX_QUEUE_SIZE),

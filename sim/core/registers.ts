@@ -51,10 +51,21 @@ const ACCESS = new Map<number, RegisterAccess>(REGISTERS.map((r) => [r.offset, r
 const WINDOW_OFFSET = RegisterWindow.socketWindowOffset;
 const STRIDE = RegisterWindow.socketWindowStride;
 
+/**
+ * Registers that live elsewhere (the PCIe window: IRQ_STATUS, IRQ_MASK, DOORBELL, SCRATCH and the ring registers
+ * are written by the host directly, sim/pcie-server.ts). `read` returns undefined for a register it does not own;
+ * `write` the REG_WRITE status, or undefined.
+ */
+export interface RegisterOverlay {
+  read(offset: number): number | undefined;
+  write(offset: number, value: number): StatusCodeName | undefined;
+}
+
 export class RegisterFile {
   scratch = 0;
   irqStatus = 0;
   irqMask = 0;
+  overlay: RegisterOverlay | undefined;
 
   constructor(private readonly src: RegisterSource) {}
 
@@ -70,19 +81,26 @@ export class RegisterFile {
   }
 
   /** One 32-bit word at a 4-aligned byte offset, as seen from `channel` (undefined = raw/PCIe view). */
-  readWord(offset: number, channel?: number): number {
+  readWord(offset: number, channel?: number, encoded?: Map<number, Buffer | null>): number {
     if (offset < WINDOW_OFFSET) return this.readRegister(offset, channel);
     if (!this.windowEnabled()) return 0;
     const rel = offset - WINDOW_OFFSET;
     const slot = Math.floor(rel / STRIDE);
     const within = rel % STRIDE;
     if (slot >= this.src.slotsTotal() || within >= Limits.entrySize) return 0;
-    const entry = this.src.entryAt(slot, channel);
-    if (!entry) return 0;
-    return encodeEntry(entry).readUInt32LE(within);
+    // One encoding per slot and call (readWindow passes a cache): a window read is not one encode per word.
+    let bytes = encoded?.get(slot);
+    if (bytes === undefined) {
+      const entry = this.src.entryAt(slot, channel);
+      bytes = entry ? encodeEntry(entry) : null;
+      encoded?.set(slot, bytes);
+    }
+    return bytes ? bytes.readUInt32LE(within) : 0;
   }
 
   private readRegister(offset: number, channel: number | undefined): number {
+    const over = this.overlay?.read(offset);
+    if (over !== undefined) return over >>> 0;
     const s = this.src;
     switch (offset) {
       case Register.MAGIC:
@@ -129,6 +147,8 @@ export class RegisterFile {
    */
   write(offset: number, value: number): StatusCodeName {
     if (offset % 4 !== 0) return 'E_INVALID';
+    const over = this.overlay?.write(offset, value);
+    if (over !== undefined) return over;
     const access = ACCESS.get(offset);
     if (access === undefined || access === 'RO' || RING_REGISTERS.has(offset)) return 'E_NOT_PERMITTED';
     const v = value >>> 0;
@@ -154,9 +174,10 @@ export class RegisterFile {
     if (length <= 0) return out;
     const first = Math.floor(offset / 4) * 4;
     const word = Buffer.alloc(4);
+    const encoded = new Map<number, Buffer | null>();
     for (let w = first; w < offset + length; w += 4) {
       if (w > 0xfffffffc) break;
-      word.writeUInt32LE(this.readWord(w, channel) >>> 0, 0);
+      word.writeUInt32LE(this.readWord(w, channel, encoded) >>> 0, 0);
       for (let i = 0; i < 4; i++) {
         const pos = w + i - offset;
         if (pos >= 0 && pos < length) out[pos] = word[i]!;

@@ -1,0 +1,787 @@
+/**
+ * The simulated board on PCIe (PROTOCOL.md §9, §10): its register window is a file (by default in /dev/shm) laid
+ * out byte for byte as a card's BAR, and its interrupts are words written to a FIFO (named pipe) that the driver
+ * opens as its event device.
+ *
+ *   0x00000  registers: identity and status from DeviceCore (MAGIC, VERSION, CAPS with PCIE_RINGS, STATUS,
+ *            BOOT_EPOCH, SLOTS, MAX_PAYLOAD, FIRMWARE_BUILD, EVENT_SEQ, UPTIME_MS, SOCKET_WINDOW_*), and the ones
+ *            this server owns (IRQ_STATUS, IRQ_MASK, DOORBELL, SCRATCH, the ring registers)
+ *   0x01000  the socket-table window (DeviceCore.readWindow), refreshed at most every 10 ms while things change
+ *   0x10000  command ring (CMD_RING_ENTRIES × RING_DESC_SIZE), then the completion ring (4 KiB aligned)
+ *
+ * **Noticing host writes (the doorbell stand-in).** Hardware sees a doorbell write at once; a process sharing a
+ * file does not. This server watches the window file with inotify (fs.watch), which the kernel fires on every
+ * write(2) the driver makes — doorbell, CMD_TAIL, CPL_HEAD alike — and then services the window: reads CMD_TAIL,
+ * CPL_HEAD, IRQ_MASK, IRQ_STATUS, DOORBELL (set back to 0), consumes commands, produces completions. A 50 ms timer
+ * services it as well (a missed notification costs at most that) and keeps UPTIME_MS moving (every 100 ms). The
+ * driver does nothing special for the simulator: real cards need none of this.
+ *
+ * **RW1C in a file.** A host write that stores the value already there cannot be seen. IRQ_STATUS bits are
+ * cleared when the word differs from what this server last wrote (the host wrote 1s: those bits clear), and when
+ * their cause is gone: CPL once the completion ring is empty, CMD_SPACE once the host advanced CMD_TAIL, RESET once
+ * the host consumed a completion after the reset (PROTOCOL.md §10 notes this).
+ *
+ * **Interrupts.** A u32 (the bits raised) written to the FIFO for each raise of an enabled bit (IRQ_MASK), RESET
+ * always (§10.4). The FIFO is opened read-write and non-blocking here, so writes never block and never fail for
+ * want of a reader; when the pipe is full the word is dropped (the host has interrupts pending anyway).
+ *
+ * **Rings.** Commands are consumed while the completion side has room for their answers (at most a ring's worth of
+ * completions waits in memory); completions are produced in order while the completion ring has room; the device
+ * never drops one. Torn or stale command descriptors are re-read and never acted on; after 1 s they are a fault
+ * (consumed, ERROR_RESPONSE tag 0 E_INTERNAL). A device reset (any new epoch of DeviceCore: RESET command,
+ * watchdog, fault injection) zeroes the rings and every head/tail, sets IRQ_MASK and SCRATCH to 0 and IRQ_STATUS
+ * to RESET, and interrupts.
+ *
+ * Faults for tests (`control.faults`): pauseCommands (the command ring fills and stays full), tornCompletions
+ * (the next N completions are written in two steps, tornDelayMs apart, with the interrupt raised between: first
+ * the first word and a wrong body, then the right body), spuriousInterrupts(n), vanish() (the card drops off
+ * the bus: every register reads 0xFFFFFFFF).
+ */
+import { execFileSync } from 'node:child_process';
+import fs from 'node:fs';
+import type { Logger } from 'pino';
+import {
+  crc32,
+  encodeMessage,
+  IrqBit,
+  Limits,
+  RING_DESCRIPTOR_HEADER,
+  Register,
+  RegisterWindow,
+  ringFirstWord,
+  StatusCode,
+  parseRingFirstWord,
+  type StatusCodeName,
+} from '../src/protocol/index.js';
+import type { DeviceCore } from './core/device-core.js';
+
+export interface PcieServeOptions {
+  /** Descriptors per ring (powers of two). Defaults 64 and 64. */
+  cmdRingEntries?: number;
+  cplRingEntries?: number;
+  /** Bytes per descriptor (multiple of 4). Default 8 + the board's maxPayload, rounded up to 4. */
+  descSize?: number;
+  /** First free-running index of both rings at start (default 0; a reset always restarts at 0). For tests. */
+  startIndex?: number;
+  /** Service the window at least this often (ms) besides inotify. Default 50. */
+  servicePollMs?: number;
+}
+
+export interface PcieFaults {
+  /** Stop consuming commands: the command ring fills and the host must wait. */
+  pauseCommands: boolean;
+  /** The next N completions are written in two steps (first word + wrong body, then the right body). */
+  tornCompletions: number;
+  /** Time between the two steps (ms). */
+  tornDelayMs: number;
+}
+
+export interface PcieStats {
+  commandsConsumed: number;
+  completionsProduced: number;
+  interruptsRaised: number;
+  interruptsDropped: number;
+  spuriousInterrupts: number;
+  doorbells: number;
+  /** Passes started by inotify, by the timer, by the board's output. */
+  watchPasses: number;
+  timerPasses: number;
+  outputPasses: number;
+  tornCommands: number;
+  tornFaults: number;
+  tornCompletionsWritten: number;
+  /** Passes that left commands unconsumed because completions were waiting for room. */
+  completionBackpressure: number;
+  ringResets: number;
+  cmdRingFullSeen: number;
+}
+
+/** What the server needs of the board (sim/server.ts Board). */
+export interface PcieBoard {
+  readonly core: DeviceCore;
+  readonly log: Logger;
+  /** Makes `endpoint` the host of channel 0 (up at once); returns how host messages reach the board. */
+  attachEndpoint(
+    endpoint: PcieHostEndpoint,
+    maxPayload: number,
+  ): { message(bytes: Buffer): void; detach(): void };
+}
+
+/** The board's view of a host connection that is not a Link. */
+export interface PcieHostEndpoint {
+  readonly isUp: boolean;
+  send(message: Buffer): boolean;
+  cork(): void;
+  uncork(): void;
+  close(): Promise<void>;
+}
+
+export interface PcieControl {
+  /** The window file and the FIFO. */
+  readonly path: string;
+  readonly events: string;
+  readonly geometry: Readonly<{
+    cmdOffset: number;
+    cmdEntries: number;
+    cplOffset: number;
+    cplEntries: number;
+    descSize: number;
+    size: number;
+  }>;
+  readonly faults: PcieFaults;
+  readonly stats: Readonly<PcieStats>;
+  /** Raises `n` interrupts that announce nothing (no bit newly set, nothing in the rings). */
+  spuriousInterrupts(n: number): void;
+  /** The card drops off the bus: every register reads 0xFFFFFFFF, nothing is served any more. */
+  vanish(): void;
+  /** Service the window now (tests). */
+  service(): void;
+}
+
+const REG_PAGE = 0x80;
+const IRQ_ALL = IrqBit.CPL | IrqBit.CMD_SPACE | IrqBit.RESET;
+/** Registers rendered from DeviceCore (read-only for the host). */
+const CORE_REGISTERS = [
+  Register.MAGIC,
+  Register.VERSION,
+  Register.CAPS,
+  Register.STATUS,
+  Register.BOOT_EPOCH,
+  Register.SLOTS,
+  Register.MAX_PAYLOAD,
+  Register.FIRMWARE_BUILD,
+  Register.EVENT_SEQ,
+  Register.UPTIME_MS,
+  Register.SOCKET_WINDOW_OFFSET,
+  Register.SOCKET_WINDOW_STRIDE,
+] as const;
+/** Owned here: the host writes them (or they describe the rings). */
+const OWNED: ReadonlySet<number> = new Set([
+  Register.IRQ_STATUS,
+  Register.IRQ_MASK,
+  Register.DOORBELL,
+  Register.SCRATCH,
+  Register.CMD_RING_OFFSET,
+  Register.CMD_RING_ENTRIES,
+  Register.CMD_HEAD,
+  Register.CMD_TAIL,
+  Register.CPL_RING_OFFSET,
+  Register.CPL_RING_ENTRIES,
+  Register.CPL_HEAD,
+  Register.CPL_TAIL,
+  Register.RING_DESC_SIZE,
+]);
+const TORN_TIMEOUT_MS = 1000;
+const WINDOW_REFRESH_MS = 10;
+const UPTIME_REFRESH_MS = 100;
+
+function isPowerOfTwo(n: number): boolean {
+  return n > 0 && (n & (n - 1)) === 0;
+}
+
+function ensureFifo(path: string): void {
+  let st: fs.Stats | undefined;
+  try {
+    st = fs.statSync(path);
+  } catch {
+    st = undefined;
+  }
+  if (st) {
+    if (st.isFIFO()) return;
+    throw new Error(`${path} exists and is not a FIFO (remove it, or give another events= path)`);
+  }
+  // Node has no mkfifo(3): coreutils' mkfifo(1).
+  execFileSync('mkfifo', ['-m', '600', path]);
+}
+
+export class PcieShim implements PcieHostEndpoint, PcieControl {
+  readonly path: string;
+  readonly events: string;
+  readonly geometry: PcieControl['geometry'];
+  readonly faults: PcieFaults = { pauseCommands: false, tornCompletions: 0, tornDelayMs: 50 };
+  readonly stats: PcieStats = {
+    commandsConsumed: 0,
+    completionsProduced: 0,
+    interruptsRaised: 0,
+    interruptsDropped: 0,
+    spuriousInterrupts: 0,
+    doorbells: 0,
+    watchPasses: 0,
+    timerPasses: 0,
+    outputPasses: 0,
+    tornCommands: 0,
+    tornFaults: 0,
+    tornCompletionsWritten: 0,
+    completionBackpressure: 0,
+    ringResets: 0,
+    cmdRingFullSeen: 0,
+  };
+  private readonly board: PcieBoard;
+  private readonly core: DeviceCore;
+  private readonly log: Logger;
+  private readonly opts: PcieServeOptions;
+  private fd = -1;
+  private fifo = -1;
+  private watcher: fs.FSWatcher | undefined;
+  private timer: NodeJS.Timeout | undefined;
+  private attached: { message(bytes: Buffer): void; detach(): void } | undefined;
+  private closed = false;
+  private vanished = false;
+  /** Bumped by every ring reset: a pass in progress stops using its indices. */
+  private generation = 0;
+  private epoch = 0;
+  // Ring state (device side).
+  private cmdHead = 0;
+  private cplTail = 0;
+  private hostCmdTail = 0;
+  private hostCplHead = 0;
+  private irqPending = 0;
+  private irqWritten = 0;
+  private irqMask = 0;
+  private cmdTailAtSpace = 0;
+  private cplHeadAtReset: number | undefined;
+  private readonly out: Buffer[] = [];
+  private outHead = 0;
+  private tornCmd: { index: number; since: number } | undefined;
+  private tornRetry: NodeJS.Timeout | undefined;
+  private tornWrite: { index: number; message: Buffer; timer: NodeJS.Timeout } | undefined;
+  // Rendering.
+  private readonly rendered = new Map<number, number>();
+  private windowShown: Buffer;
+  private windowAt = 0;
+  private uptimeAt = 0;
+  // Passes.
+  private inPass = false;
+  private passAgain = false;
+  private passScheduled = false;
+  private corks = 0;
+  private readonly word = Buffer.alloc(4);
+  private readonly regs = Buffer.alloc(REG_PAGE);
+
+  constructor(board: PcieBoard, path: string, events: string, opts: PcieServeOptions = {}) {
+    this.board = board;
+    this.core = board.core;
+    this.log = board.log.child({ pcie: path });
+    this.path = path;
+    this.events = events;
+    this.opts = opts;
+    const maxPayload = Math.min(Limits.maxPayloadAbsolute, this.core.readRegister(Register.MAX_PAYLOAD));
+    const cmdEntries = opts.cmdRingEntries ?? 64;
+    const cplEntries = opts.cplRingEntries ?? 64;
+    const descSize = opts.descSize ?? (RING_DESCRIPTOR_HEADER + maxPayload + 3) & ~3;
+    if (!isPowerOfTwo(cmdEntries) || !isPowerOfTwo(cplEntries) || cmdEntries > 0x10000 || cplEntries > 0x10000) {
+      throw new RangeError(`PCIe ring entries must be powers of two up to 65536 (got ${cmdEntries}, ${cplEntries})`);
+    }
+    if (descSize % 4 !== 0 || descSize < RING_DESCRIPTOR_HEADER + Limits.minMaxPayload) {
+      throw new RangeError(`RING_DESC_SIZE must be a multiple of 4 of at least ${8 + Limits.minMaxPayload}`);
+    }
+    const cmdOffset = RegisterWindow.ringsOffset;
+    const cplOffset = (cmdOffset + cmdEntries * descSize + 0xfff) & ~0xfff;
+    this.geometry = { cmdOffset, cmdEntries, cplOffset, cplEntries, descSize, size: cplOffset + cplEntries * descSize };
+    this.windowShown = Buffer.alloc(0);
+  }
+
+  get isUp(): boolean {
+    return !this.closed && !this.vanished;
+  }
+
+  private get maxMessage(): number {
+    return Math.min(Limits.maxPayloadAbsolute, this.geometry.descSize - RING_DESCRIPTOR_HEADER);
+  }
+
+  /** Creates the window file and the FIFO, renders the registers, attaches to the board (BOOT follows). */
+  start(): void {
+    const g = this.geometry;
+    ensureFifo(this.events);
+    this.fifo = fs.openSync(this.events, fs.constants.O_RDWR | fs.constants.O_NONBLOCK);
+    try {
+      this.fd = fs.openSync(this.path, fs.constants.O_RDWR | fs.constants.O_CREAT | fs.constants.O_TRUNC, 0o600);
+      fs.ftruncateSync(this.fd, g.size);
+    } catch (err) {
+      fs.closeSync(this.fifo);
+      throw err;
+    }
+    const start = (this.opts.startIndex ?? 0) >>> 0;
+    this.epoch = this.core.epoch;
+    this.cmdHead = start;
+    this.cplTail = start;
+    this.hostCmdTail = start;
+    this.hostCplHead = start;
+    this.put(Register.CMD_RING_OFFSET, g.cmdOffset);
+    this.put(Register.CMD_RING_ENTRIES, g.cmdEntries);
+    this.put(Register.CPL_RING_OFFSET, g.cplOffset);
+    this.put(Register.CPL_RING_ENTRIES, g.cplEntries);
+    this.put(Register.RING_DESC_SIZE, g.descSize);
+    this.put(Register.CMD_HEAD, start);
+    this.put(Register.CMD_TAIL, start);
+    this.put(Register.CPL_HEAD, start);
+    this.put(Register.CPL_TAIL, start);
+    this.irqPending = IrqBit.RESET; // value after reset (§9.1)
+    this.writeIrqStatus();
+    this.renderRegisters(true);
+    this.renderWindow(true);
+    this.core.setRegisterOverlay({
+      read: (offset) => this.overlayRead(offset),
+      write: (offset, value) => this.overlayWrite(offset, value),
+    });
+    this.attached = this.board.attachEndpoint(this, this.maxMessage);
+    this.watcher = fs.watch(this.path, { persistent: false }, () => {
+      this.stats.watchPasses++;
+      this.serviceSoon();
+    });
+    this.watcher.on('error', (err) => this.log.warn({ err }, 'watching the window file failed; the timer serves it'));
+    this.timer = setInterval(() => {
+      this.stats.timerPasses++;
+      this.service();
+    }, this.opts.servicePollMs ?? 50);
+    this.log.info({ path: this.path, events: this.events, geometry: g }, 'PCIe window served');
+    this.service();
+  }
+
+  // ---- board side ------------------------------------------------------------------------------------
+
+  /** A message for the host (DeviceCore output): queued, produced into the completion ring in the next pass. */
+  send(message: Buffer): boolean {
+    if (this.closed || this.vanished) return false;
+    if (this.core.epoch !== this.epoch) this.ringReset(); // the board reset: what was queued belongs to the old epoch
+    this.out.push(message);
+    if (!this.inPass && this.corks === 0) {
+      this.stats.outputPasses++;
+      this.serviceSoon();
+    }
+    return true;
+  }
+
+  cork(): void {
+    this.corks++;
+  }
+
+  uncork(): void {
+    if (this.corks === 0) return;
+    if (--this.corks === 0 && this.outHead < this.out.length && !this.inPass) {
+      this.stats.outputPasses++;
+      this.serviceSoon();
+    }
+  }
+
+  // ---- window access ---------------------------------------------------------------------------------
+
+  private put(offset: number, value: number): void {
+    this.word.writeUInt32LE(value >>> 0, 0);
+    fs.writeSync(this.fd, this.word, 0, 4, offset);
+    if (offset < REG_PAGE) this.rendered.set(offset, value >>> 0);
+  }
+
+  private get32(offset: number): number {
+    fs.readSync(this.fd, this.word, 0, 4, offset);
+    return this.word.readUInt32LE(0);
+  }
+
+  /** A pointer the host writes: two equal reads (a 4-byte read of a shared file is not guaranteed atomic). */
+  private getStable(offset: number): number {
+    let a = this.get32(offset);
+    for (let i = 0; i < 8; i++) {
+      const b = this.get32(offset);
+      if (a === b) return a;
+      a = b;
+    }
+    return a;
+  }
+
+  private overlayRead(offset: number): number | undefined {
+    if (!OWNED.has(offset) || this.fd < 0) return undefined;
+    if (offset === Register.DOORBELL) return 0;
+    return this.get32(offset);
+  }
+
+  private overlayWrite(offset: number, value: number): StatusCodeName | undefined {
+    if (!OWNED.has(offset) || this.fd < 0) return undefined;
+    switch (offset) {
+      case Register.IRQ_STATUS:
+        this.irqPending = (this.irqPending & ~value) >>> 0;
+        this.writeIrqStatus();
+        return 'OK';
+      case Register.IRQ_MASK:
+        this.put(offset, value & IRQ_ALL);
+        return 'OK';
+      case Register.SCRATCH:
+      case Register.CMD_TAIL:
+      case Register.CPL_HEAD:
+        this.put(offset, value);
+        this.serviceSoon();
+        return 'OK';
+      case Register.DOORBELL:
+        this.serviceSoon();
+        return 'OK';
+      default:
+        return 'E_NOT_PERMITTED';
+    }
+  }
+
+  // ---- rendering ---------------------------------------------------------------------------------------
+
+  /** Core-owned registers whose value changed (all of them when `all`). */
+  private renderRegisters(all = false): void {
+    const now = Date.now();
+    const uptimeDue = now - this.uptimeAt >= UPTIME_REFRESH_MS;
+    for (const off of CORE_REGISTERS) {
+      if (off === Register.UPTIME_MS && !uptimeDue && !all) continue;
+      const v = this.core.readRegister(off, 0) >>> 0;
+      if (all || this.rendered.get(off) !== v) this.put(off, v);
+    }
+    if (uptimeDue) this.uptimeAt = now;
+  }
+
+  /** The socket-table window: slots whose bytes changed. */
+  private renderWindow(force = false): void {
+    const now = Date.now();
+    if (!force && now - this.windowAt < WINDOW_REFRESH_MS) return;
+    this.windowAt = now;
+    const start = RegisterWindow.socketWindowOffset;
+    const stride = RegisterWindow.socketWindowStride;
+    const slots = this.core.readRegister(Register.SLOTS, 0) & 0xffff;
+    const bytes = this.core.readWindow(start, slots * stride);
+    if (this.windowShown.length !== bytes.length) {
+      fs.writeSync(this.fd, bytes, 0, bytes.length, start);
+      this.windowShown = bytes;
+      return;
+    }
+    for (let s = 0; s < slots; s++) {
+      const a = s * stride;
+      if (bytes.compare(this.windowShown, a, a + stride, a, a + stride) !== 0) {
+        fs.writeSync(this.fd, bytes, a, stride, start + a);
+      }
+    }
+    this.windowShown = bytes;
+  }
+
+  private writeIrqStatus(): void {
+    this.put(Register.IRQ_STATUS, this.irqPending);
+    this.irqWritten = this.irqPending;
+  }
+
+  /** Sets `bits` in IRQ_STATUS and interrupts if any is enabled (RESET: always, §10.4). */
+  private raise(bits: number): void {
+    this.irqPending = (this.irqPending | bits) >>> 0;
+    this.writeIrqStatus();
+    if ((bits & (this.irqMask | IrqBit.RESET)) !== 0) this.interrupt(bits);
+  }
+
+  private interrupt(bits: number): void {
+    const b = Buffer.alloc(4);
+    b.writeUInt32LE(bits >>> 0, 0);
+    try {
+      fs.writeSync(this.fifo, b);
+      this.stats.interruptsRaised++;
+    } catch (err) {
+      // EAGAIN: the pipe is full, interrupts are pending anyway.
+      this.stats.interruptsDropped++;
+      if ((err as { code?: string }).code !== 'EAGAIN') this.log.debug({ err }, 'interrupt not delivered');
+    }
+  }
+
+  // ---- service -------------------------------------------------------------------------------------
+
+  private serviceSoon(): void {
+    if (this.passScheduled || this.closed) return;
+    this.passScheduled = true;
+    setImmediate(() => {
+      this.passScheduled = false;
+      this.service();
+    });
+  }
+
+  service(): void {
+    if (this.closed || this.vanished || this.fd < 0) return;
+    if (this.inPass) {
+      this.passAgain = true;
+      return;
+    }
+    this.inPass = true;
+    try {
+      do {
+        this.passAgain = false;
+        this.onePass();
+      } while (this.passAgain && !this.closed && !this.vanished);
+    } catch (err) {
+      this.log.error({ err }, 'PCIe window service failed');
+    } finally {
+      this.inPass = false;
+    }
+  }
+
+  private onePass(): void {
+    if (this.core.epoch !== this.epoch) this.ringReset();
+    const g = this.geometry;
+    fs.readSync(this.fd, this.regs, 0, REG_PAGE, 0);
+    // Host writes.
+    if (this.regs.readUInt32LE(Register.DOORBELL) !== 0) {
+      this.stats.doorbells++;
+      this.put(Register.DOORBELL, 0); // WO: reads as 0
+    }
+    const irqWord = this.regs.readUInt32LE(Register.IRQ_STATUS);
+    if (irqWord !== this.irqWritten) {
+      this.irqPending = (this.irqPending & ~irqWord) >>> 0; // the host wrote 1s: RW1C
+      this.writeIrqStatus();
+    }
+    this.irqMask = this.regs.readUInt32LE(Register.IRQ_MASK) & IRQ_ALL;
+    const cmdTail = this.getStable(Register.CMD_TAIL);
+    if (((cmdTail - this.cmdHead) >>> 0) <= g.cmdEntries) this.hostCmdTail = cmdTail;
+    const cplHead = this.getStable(Register.CPL_HEAD);
+    if (((this.cplTail - cplHead) >>> 0) <= g.cplEntries) this.hostCplHead = cplHead;
+
+    const gen = this.generation;
+    this.consumeCommands();
+    if (gen !== this.generation) return; // a command reset the board: the next pass starts afresh
+    this.produceCompletions();
+
+    // Causes gone: clear their bits (the shim's RW1C stand-in, see the module doc).
+    let clear = 0;
+    if ((this.irqPending & IrqBit.CPL) !== 0 && this.hostCplHead === this.cplTail) clear |= IrqBit.CPL;
+    if ((this.irqPending & IrqBit.CMD_SPACE) !== 0 && this.hostCmdTail !== this.cmdTailAtSpace) clear |= IrqBit.CMD_SPACE;
+    if (
+      (this.irqPending & IrqBit.RESET) !== 0 &&
+      this.cplHeadAtReset !== undefined &&
+      this.hostCplHead !== this.cplHeadAtReset
+    ) {
+      clear |= IrqBit.RESET;
+    }
+    if (clear) {
+      this.irqPending = (this.irqPending & ~clear) >>> 0;
+      this.writeIrqStatus();
+    }
+    this.renderRegisters();
+    this.renderWindow();
+  }
+
+  private consumeCommands(): void {
+    const g = this.geometry;
+    const gen = this.generation;
+    const wasFull = ((this.hostCmdTail - this.cmdHead) >>> 0) === g.cmdEntries;
+    if (wasFull) this.stats.cmdRingFullSeen++;
+    let consumed = 0;
+    while (this.cmdHead !== this.hostCmdTail && !this.faults.pauseCommands) {
+      // Answers need room: hold commands while a ring's worth of completions waits (the host is not reading).
+      if (this.out.length - this.outHead >= g.cplEntries) {
+        this.stats.completionBackpressure++;
+        break;
+      }
+      const at = g.cmdOffset + (this.cmdHead & (g.cmdEntries - 1)) * g.descSize;
+      const word = this.get32(at);
+      const first = parseRingFirstWord(word);
+      let problem: string | undefined;
+      let message: Buffer | undefined;
+      if (!first.valid) problem = 'not valid';
+      else if (first.index !== (this.cmdHead & 0xff)) problem = `index ${first.index}`;
+      else if (first.length > this.maxMessage) problem = `length ${first.length}`;
+      else {
+        // The body in one access (device memory); a fresh buffer: DeviceCore keeps SEND data without copying.
+        const body = Buffer.allocUnsafe(4 + first.length);
+        fs.readSync(this.fd, body, 0, 4 + first.length, at + 4);
+        message = body.subarray(4);
+        if (crc32(message) !== body.readUInt32LE(0)) problem = 'bad CRC';
+      }
+      if (problem) {
+        if (!this.tornCommandSeen(problem, at)) break;
+        message = undefined; // a fault: consumed, answered with ERROR_RESPONSE
+      } else {
+        this.tornCmd = undefined;
+      }
+      this.put(at, 0);
+      this.cmdHead = (this.cmdHead + 1) >>> 0;
+      consumed++;
+      this.stats.commandsConsumed++;
+      if (message) this.attached?.message(message);
+      else this.fault();
+      if (gen !== this.generation || this.closed || this.vanished) return;
+    }
+    if (consumed) {
+      this.put(Register.CMD_HEAD, this.cmdHead);
+      if (wasFull) {
+        this.cmdTailAtSpace = this.hostCmdTail;
+        this.raise(IrqBit.CMD_SPACE);
+      }
+    }
+  }
+
+  /** A torn command descriptor: false = wait and re-read; true = it stayed torn: consume it as a fault. */
+  private tornCommandSeen(problem: string, at: number): boolean {
+    const now = Date.now();
+    if (!this.tornCmd || this.tornCmd.index !== this.cmdHead) {
+      this.tornCmd = { index: this.cmdHead, since: now };
+      this.stats.tornCommands++;
+      this.log.debug({ index: this.cmdHead, problem }, 'torn or stale command descriptor: not acted on');
+    } else if (now - this.tornCmd.since > TORN_TIMEOUT_MS) {
+      this.stats.tornFaults++;
+      this.log.warn({ index: this.cmdHead, problem, at }, 'command descriptor still invalid after 1 s: fault');
+      this.tornCmd = undefined;
+      return true;
+    }
+    if (!this.tornRetry) {
+      this.tornRetry = setTimeout(() => {
+        this.tornRetry = undefined;
+        this.service();
+      }, 5);
+    }
+    return false;
+  }
+
+  /** §10.3: a command descriptor that stayed invalid is answered with ERROR_RESPONSE (tag 0, E_INTERNAL). */
+  private fault(): void {
+    const bytes = encodeMessage({
+      kind: 'error',
+      name: 'ERROR_RESPONSE',
+      tag: 0,
+      status: StatusCode.E_INTERNAL,
+      body: { offendingOpcode: 0 },
+    });
+    this.out.push(bytes);
+  }
+
+  private produceCompletions(): void {
+    const g = this.geometry;
+    let produced = 0;
+    while (this.outHead < this.out.length && !this.tornWrite) {
+      if (((this.cplTail - this.hostCplHead) >>> 0) >= g.cplEntries) break;
+      const msg = this.out[this.outHead] as Buffer;
+      this.out[this.outHead++] = undefined as unknown as Buffer;
+      const at = g.cplOffset + (this.cplTail & (g.cplEntries - 1)) * g.descSize;
+      if (this.faults.tornCompletions > 0) {
+        this.faults.tornCompletions--;
+        this.writeTorn(at, this.cplTail, msg);
+      } else {
+        this.writeDescriptor(at, this.cplTail, msg);
+      }
+      this.cplTail = (this.cplTail + 1) >>> 0;
+      produced++;
+      this.stats.completionsProduced++;
+    }
+    if (this.outHead === this.out.length) {
+      this.out.length = 0;
+      this.outHead = 0;
+    } else if (this.outHead > 4096) {
+      this.out.splice(0, this.outHead);
+      this.outHead = 0;
+    }
+    if (produced) {
+      this.put(Register.CPL_TAIL, this.cplTail);
+      this.raise(IrqBit.CPL);
+    }
+  }
+
+  /** §10.3 producer step 2: body (CRC, message) in one access, then the first word, last. */
+  private writeDescriptor(at: number, index: number, msg: Buffer): void {
+    const body = Buffer.allocUnsafe(4 + msg.length);
+    body.writeUInt32LE(crc32(msg), 0);
+    msg.copy(body, 4);
+    fs.writeSync(this.fd, body, 0, body.length, at + 4);
+    this.put(at, ringFirstWord(msg.length, index));
+  }
+
+  /**
+   * Fault: the descriptor in two steps, with the tail advanced and the interrupt raised between them. Step one:
+   * the first word (VALID, index, length) and the right CRC over a wrong body (every message byte inverted), which
+   * a host acting on it would take for a different message. Step two, tornDelayMs later: the right body.
+   */
+  private writeTorn(at: number, index: number, msg: Buffer): void {
+    const wrong = Buffer.allocUnsafe(4 + msg.length);
+    wrong.writeUInt32LE(crc32(msg), 0);
+    for (let i = 0; i < msg.length; i++) wrong[4 + i] = (msg[i] as number) ^ 0xff;
+    fs.writeSync(this.fd, wrong, 0, wrong.length, at + 4);
+    this.put(at, ringFirstWord(msg.length, index));
+    this.stats.tornCompletionsWritten++;
+    const gen = this.generation;
+    const timer = setTimeout(() => {
+      this.tornWrite = undefined;
+      if (this.closed || this.vanished || gen !== this.generation) return;
+      const body = Buffer.allocUnsafe(4 + msg.length);
+      body.writeUInt32LE(crc32(msg), 0);
+      msg.copy(body, 4);
+      fs.writeSync(this.fd, body, 0, body.length, at + 4);
+      this.raise(IrqBit.CPL);
+      this.service();
+    }, this.faults.tornDelayMs);
+    this.tornWrite = { index, message: msg, timer };
+  }
+
+  /** §10.4: rings and every head/tail zeroed, IRQ_MASK and SCRATCH 0, IRQ_STATUS RESET, interrupt. */
+  private ringReset(): void {
+    const g = this.geometry;
+    this.generation++;
+    this.stats.ringResets++;
+    const dropped = this.out.length - this.outHead;
+    this.out.length = 0;
+    this.outHead = 0;
+    this.tornCmd = undefined;
+    if (this.tornWrite) clearTimeout(this.tornWrite.timer);
+    this.tornWrite = undefined;
+    this.put(Register.MAGIC, 0); // resetting
+    const zeros = Buffer.alloc(64 * 1024);
+    for (let off = g.cmdOffset; off < g.size; off += zeros.length) {
+      fs.writeSync(this.fd, zeros, 0, Math.min(zeros.length, g.size - off), off);
+    }
+    this.cmdHead = 0;
+    this.cplTail = 0;
+    this.hostCmdTail = 0;
+    this.hostCplHead = 0;
+    for (const r of [Register.CMD_HEAD, Register.CMD_TAIL, Register.CPL_HEAD, Register.CPL_TAIL]) this.put(r, 0);
+    this.put(Register.IRQ_MASK, 0);
+    this.irqMask = 0;
+    this.put(Register.SCRATCH, 0);
+    this.put(Register.DOORBELL, 0);
+    this.epoch = this.core.epoch;
+    this.cplHeadAtReset = 0;
+    this.irqPending = 0;
+    this.renderRegisters(true); // MAGIC back, the new epoch
+    this.renderWindow(true);
+    this.log.info({ epoch: this.epoch, dropped }, 'board reset: rings zeroed');
+    this.raise(IrqBit.RESET);
+  }
+
+  // ---- control -------------------------------------------------------------------------------------
+
+  spuriousInterrupts(n: number): void {
+    for (let i = 0; i < n; i++) {
+      this.stats.spuriousInterrupts++;
+      this.interrupt(0);
+    }
+  }
+
+  vanish(): void {
+    if (this.vanished || this.fd < 0) return;
+    this.vanished = true;
+    const ones = Buffer.alloc(0x1000, 0xff);
+    fs.writeSync(this.fd, ones, 0, ones.length, 0);
+    this.log.info('the card dropped off the bus: registers read 0xFFFFFFFF');
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    if (this.timer) clearInterval(this.timer);
+    if (this.tornRetry) clearTimeout(this.tornRetry);
+    if (this.tornWrite) clearTimeout(this.tornWrite.timer);
+    this.watcher?.close();
+    this.attached?.detach();
+    this.core.setRegisterOverlay(undefined);
+    if (this.fd >= 0) {
+      try {
+        // As a card going away: all ones. A driver still attached sees the device gone.
+        if (!this.vanished) fs.writeSync(this.fd, Buffer.alloc(0x1000, 0xff), 0, 0x1000, 0);
+      } catch {
+        // nothing to tell
+      }
+      fs.closeSync(this.fd);
+      this.fd = -1;
+    }
+    if (this.fifo >= 0) fs.closeSync(this.fifo);
+    this.fifo = -1;
+    for (const p of [this.path, this.events]) {
+      try {
+        fs.unlinkSync(p);
+      } catch {
+        // already gone
+      }
+    }
+  }
+}
