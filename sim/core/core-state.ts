@@ -21,6 +21,7 @@ import {
   Limits,
   type Message,
   okResponse,
+  Opcode,
   type ResponseBodies,
   STATUS_NAME,
   SocketStatus,
@@ -195,9 +196,14 @@ export class CoreState {
       this.internalError(err, { what: 'encode', name: msg.name });
       return;
     }
+    this.sendEncoded(channel, msg.name, buf);
+  }
+
+  /** Hands an encoded message to the outputs. */
+  private sendEncoded(channel: number, name: string, buf: Buffer): void {
     const max = this.channel(channel).maxPayload;
     if (buf.length > max) {
-      this.internalError(new Error(`${msg.name} of ${buf.length} bytes exceeds maxPayload ${max}`), {
+      this.internalError(new Error(`${name} of ${buf.length} bytes exceeds maxPayload ${max}`), {
         channel,
       });
     }
@@ -229,6 +235,11 @@ export class CoreState {
 
   /** Sends an event with the channel's next sequence number and the current epoch. */
   emit<N extends EventName>(channel: number, name: N, body: EventBodies[N]): void {
+    const seq = this.nextEventSeq(channel, name);
+    this.send(channel, event(name, this.epoch, seq, body) as unknown as Message);
+  }
+
+  private nextEventSeq(channel: number, name: EventName): number {
     const ch = this.channel(channel);
     let seq = (ch.seq + 1) >>> 0;
     // ---- DEFECT skipEventSeq: a gap in the sequence every 4th event.
@@ -236,7 +247,25 @@ export class CoreState {
     ch.seq = seq;
     this.counters.events++;
     this.counters.eventsByName[name] = (this.counters.eventsByName[name] ?? 0) + 1;
-    this.send(channel, event(name, this.epoch, seq, body) as unknown as Message);
+    return seq;
+  }
+
+  /**
+   * A DATA event carrying the next `n` bytes of the socket's receive queue, laid out directly (event header,
+   * id, then the bytes copied once out of the queue's chunks): what emit('DATA', ...) encodes, without taking
+   * the bytes into a buffer of their own first.
+   */
+  private emitData(s: Socket, n: number): void {
+    const seq = this.nextEventSeq(s.channel, 'DATA');
+    const buf = Buffer.allocUnsafe(DATA_OVERHEAD + n);
+    buf[0] = Opcode.DATA;
+    buf[1] = 0;
+    buf.writeUInt16LE(0, 2);
+    buf.writeUInt32LE(this.epoch >>> 0, 4);
+    buf.writeUInt32LE(seq, 8);
+    buf.writeUInt16LE(s.id, Limits.eventHeaderSize);
+    s.recvQueue.takeInto(buf, DATA_OVERHEAD, n);
+    this.sendEncoded(s.channel, 'DATA', buf);
   }
 
   perform(action: NetworkAction): void {
@@ -341,10 +370,10 @@ export class CoreState {
     if (s.isStream) {
       const max = this.maxData(s.channel);
       while (s.recvQueue.length > 0 && s.recvCredit > 0) {
-        const data = s.recvQueue.take(Math.min(s.recvCredit, max));
-        s.recvCredit -= data.length;
-        this.counters.dataToHost += data.length;
-        this.emit(s.channel, 'DATA', { id: s.id, data });
+        const n = Math.min(s.recvCredit, max, s.recvQueue.length);
+        s.recvCredit -= n;
+        this.counters.dataToHost += n;
+        this.emitData(s, n);
       }
     } else {
       for (let d = s.datagrams.peek(); d && d.data.length <= s.recvCredit; d = s.datagrams.peek()) {

@@ -62,6 +62,25 @@ export class ByteQueue {
     return out;
   }
 
+  /** Removes `n` bytes (at most length) and copies them into `out` at `offset`. */
+  takeInto(out: Buffer, offset: number, n: number): void {
+    let left = Math.min(n, this.bytes);
+    let o = offset;
+    this.bytes -= left;
+    while (left > 0) {
+      const c = this.chunks[0]!;
+      const k = Math.min(c.length - this.head, left);
+      c.copy(out, o, this.head, this.head + k);
+      o += k;
+      left -= k;
+      this.head += k;
+      if (this.head === c.length) {
+        this.chunks.shift();
+        this.head = 0;
+      }
+    }
+  }
+
   clear(): number {
     const n = this.bytes;
     this.chunks = [];
