@@ -269,15 +269,29 @@ export class PcieShim implements PcieHostEndpoint, PcieControl {
     const cmdEntries = opts.cmdRingEntries ?? 64;
     const cplEntries = opts.cplRingEntries ?? 64;
     const descSize = opts.descSize ?? (RING_DESCRIPTOR_HEADER + maxPayload + 3) & ~3;
-    if (!isPowerOfTwo(cmdEntries) || !isPowerOfTwo(cplEntries) || cmdEntries > 0x10000 || cplEntries > 0x10000) {
-      throw new RangeError(`PCIe ring entries must be powers of two up to 65536 (got ${cmdEntries}, ${cplEntries})`);
+    if (
+      !isPowerOfTwo(cmdEntries) ||
+      !isPowerOfTwo(cplEntries) ||
+      cmdEntries > 0x10000 ||
+      cplEntries > 0x10000
+    ) {
+      throw new RangeError(
+        `PCIe ring entries must be powers of two up to 65536 (got ${cmdEntries}, ${cplEntries})`,
+      );
     }
     if (descSize % 4 !== 0 || descSize < RING_DESCRIPTOR_HEADER + Limits.minMaxPayload) {
       throw new RangeError(`RING_DESC_SIZE must be a multiple of 4 of at least ${8 + Limits.minMaxPayload}`);
     }
     const cmdOffset = RegisterWindow.ringsOffset;
     const cplOffset = (cmdOffset + cmdEntries * descSize + 0xfff) & ~0xfff;
-    this.geometry = { cmdOffset, cmdEntries, cplOffset, cplEntries, descSize, size: cplOffset + cplEntries * descSize };
+    this.geometry = {
+      cmdOffset,
+      cmdEntries,
+      cplOffset,
+      cplEntries,
+      descSize,
+      size: cplOffset + cplEntries * descSize,
+    };
     this.windowShown = Buffer.alloc(0);
   }
 
@@ -295,7 +309,11 @@ export class PcieShim implements PcieHostEndpoint, PcieControl {
     ensureFifo(this.events);
     this.fifo = fs.openSync(this.events, fs.constants.O_RDWR | fs.constants.O_NONBLOCK);
     try {
-      this.fd = fs.openSync(this.path, fs.constants.O_RDWR | fs.constants.O_CREAT | fs.constants.O_TRUNC, 0o600);
+      this.fd = fs.openSync(
+        this.path,
+        fs.constants.O_RDWR | fs.constants.O_CREAT | fs.constants.O_TRUNC,
+        0o600,
+      );
       fs.ftruncateSync(this.fd, g.size);
     } catch (err) {
       fs.closeSync(this.fifo);
@@ -329,7 +347,9 @@ export class PcieShim implements PcieHostEndpoint, PcieControl {
       this.stats.watchPasses++;
       this.serviceSoon();
     });
-    this.watcher.on('error', (err) => this.log.warn({ err }, 'watching the window file failed; the timer serves it'));
+    this.watcher.on('error', (err) =>
+      this.log.warn({ err }, 'watching the window file failed; the timer serves it'),
+    );
     this.timer = setInterval(() => {
       this.stats.timerPasses++;
       this.service();
@@ -526,9 +546,9 @@ export class PcieShim implements PcieHostEndpoint, PcieControl {
     }
     this.irqMask = this.regs.readUInt32LE(Register.IRQ_MASK) & IRQ_ALL;
     const cmdTail = this.getStable(Register.CMD_TAIL);
-    if (((cmdTail - this.cmdHead) >>> 0) <= g.cmdEntries) this.hostCmdTail = cmdTail;
+    if ((cmdTail - this.cmdHead) >>> 0 <= g.cmdEntries) this.hostCmdTail = cmdTail;
     const cplHead = this.getStable(Register.CPL_HEAD);
-    if (((this.cplTail - cplHead) >>> 0) <= g.cplEntries) this.hostCplHead = cplHead;
+    if ((this.cplTail - cplHead) >>> 0 <= g.cplEntries) this.hostCplHead = cplHead;
 
     const gen = this.generation;
     this.consumeCommands();
@@ -538,7 +558,8 @@ export class PcieShim implements PcieHostEndpoint, PcieControl {
     // Causes gone: clear their bits (the shim's RW1C stand-in, see the module doc).
     let clear = 0;
     if ((this.irqPending & IrqBit.CPL) !== 0 && this.hostCplHead === this.cplTail) clear |= IrqBit.CPL;
-    if ((this.irqPending & IrqBit.CMD_SPACE) !== 0 && this.hostCmdTail !== this.cmdTailAtSpace) clear |= IrqBit.CMD_SPACE;
+    if ((this.irqPending & IrqBit.CMD_SPACE) !== 0 && this.hostCmdTail !== this.cmdTailAtSpace)
+      clear |= IrqBit.CMD_SPACE;
     if (
       (this.irqPending & IrqBit.RESET) !== 0 &&
       this.cplHeadAtReset !== undefined &&
@@ -557,7 +578,7 @@ export class PcieShim implements PcieHostEndpoint, PcieControl {
   private consumeCommands(): void {
     const g = this.geometry;
     const gen = this.generation;
-    const wasFull = ((this.hostCmdTail - this.cmdHead) >>> 0) === g.cmdEntries;
+    const wasFull = (this.hostCmdTail - this.cmdHead) >>> 0 === g.cmdEntries;
     if (wasFull) this.stats.cmdRingFullSeen++;
     let consumed = 0;
     while (this.cmdHead !== this.hostCmdTail && !this.faults.pauseCommands) {
@@ -613,7 +634,10 @@ export class PcieShim implements PcieHostEndpoint, PcieControl {
       this.log.debug({ index: this.cmdHead, problem }, 'torn or stale command descriptor: not acted on');
     } else if (now - this.tornCmd.since > TORN_TIMEOUT_MS) {
       this.stats.tornFaults++;
-      this.log.warn({ index: this.cmdHead, problem, at }, 'command descriptor still invalid after 1 s: fault');
+      this.log.warn(
+        { index: this.cmdHead, problem, at },
+        'command descriptor still invalid after 1 s: fault',
+      );
       this.tornCmd = undefined;
       return true;
     }
@@ -642,7 +666,7 @@ export class PcieShim implements PcieHostEndpoint, PcieControl {
     const g = this.geometry;
     let produced = 0;
     while (this.outHead < this.out.length && !this.tornWrite) {
-      if (((this.cplTail - this.hostCplHead) >>> 0) >= g.cplEntries) break;
+      if ((this.cplTail - this.hostCplHead) >>> 0 >= g.cplEntries) break;
       const msg = this.out[this.outHead] as Buffer;
       this.out[this.outHead++] = undefined as unknown as Buffer;
       const at = g.cplOffset + (this.cplTail & (g.cplEntries - 1)) * g.descSize;
@@ -724,7 +748,8 @@ export class PcieShim implements PcieHostEndpoint, PcieControl {
     this.cplTail = 0;
     this.hostCmdTail = 0;
     this.hostCplHead = 0;
-    for (const r of [Register.CMD_HEAD, Register.CMD_TAIL, Register.CPL_HEAD, Register.CPL_TAIL]) this.put(r, 0);
+    for (const r of [Register.CMD_HEAD, Register.CMD_TAIL, Register.CPL_HEAD, Register.CPL_TAIL])
+      this.put(r, 0);
     this.put(Register.IRQ_MASK, 0);
     this.irqMask = 0;
     this.put(Register.SCRATCH, 0);

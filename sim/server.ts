@@ -345,7 +345,11 @@ class Board implements SimulatedDevice {
     };
   }
 
-  private linkUp(link: Link | PcieHostEndpoint, channel: number, params: Pick<LinkParams, 'maxPayload'>): void {
+  private linkUp(
+    link: Link | PcieHostEndpoint,
+    channel: number,
+    params: Pick<LinkParams, 'maxPayload'>,
+  ): void {
     if (this.closed) return;
     const old = this.owners.get(channel);
     if (old && old !== link) {
@@ -636,7 +640,9 @@ function servePcie(board: Board, url: PcieUrl, opts: SimulatorOptions): Simulato
   const description = formatDeviceUrl(url);
   const u = pcieUrlOptions(url, description);
   if (u.cmdRingOffset !== undefined || u.cplRingOffset !== undefined || u.pollMs !== undefined) {
-    throw new TypeError(`the simulator places its rings itself: cmdoffset, cploffset and poll are for drivers (${description})`);
+    throw new TypeError(
+      `the simulator places its rings itself: cmdoffset, cploffset and poll are for drivers (${description})`,
+    );
   }
   const events = url.events ?? `${url.path}.events`;
   const shim = new PcieShim(board, url.path, events, {

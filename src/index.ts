@@ -149,7 +149,11 @@ async function finishOpen(
   simulator: { close(): Promise<void> } | undefined,
   channelNumber: number | undefined,
 ): Promise<OffloadDevice> {
-  const devOpts: DeviceOptions = { name, handshakeTimeoutMs: opts.handshakeTimeoutMs ?? 5000, onClose: closeAll };
+  const devOpts: DeviceOptions = {
+    name,
+    handshakeTimeoutMs: opts.handshakeTimeoutMs ?? 5000,
+    onClose: closeAll,
+  };
   if (opts.logger) devOpts.logger = opts.logger;
   if (opts.requestTimeoutMs !== undefined) devOpts.requestTimeoutMs = opts.requestTimeoutMs;
   if (opts.maxInFlight !== undefined) devOpts.maxInFlight = opts.maxInFlight;

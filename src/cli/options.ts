@@ -27,7 +27,7 @@ export function withDeviceOptions(cmd: Command, json = true, channel = false): C
   cmd.addOption(
     new Option(
       '-d, --device <url>',
-      'device URL: sim:, tcp://HOST:PORT, serial:///dev/ttyUSB0?baud=921600, rfc2217://HOST:PORT (default: $OFFLOAD_DEVICE, else sim:, an in-process simulator)',
+      'device URL: sim:, tcp://HOST:PORT, serial:///dev/ttyUSB0?baud=921600, rfc2217://HOST:PORT, pcie:///dev/xdma0_user?events=/dev/xdma0_events_0 (default: $OFFLOAD_DEVICE, else sim:, an in-process simulator)',
     ),
   );
   if (json) cmd.option('--json', 'machine-readable output (JSON)');

@@ -213,7 +213,6 @@ export class PcieRingChannel extends EventEmitter<LinkEvents> implements Message
   private startPromise: Promise<LinkParams> | undefined;
   private closePromise: Promise<void> | undefined;
   private readonly body: Buffer;
-  private readonly hdr = Buffer.alloc(8);
 
   constructor(window: PcieWindowTransport, opts: PcieRingOptions = {}) {
     super();
@@ -265,7 +264,10 @@ export class PcieRingChannel extends EventEmitter<LinkEvents> implements Message
     }
     if (!this.w.isOpen) {
       return Promise.reject(
-        new LinkError(LinkErrorCode.NOT_OPEN, `${this.name}: open the register window before starting the rings`),
+        new LinkError(
+          LinkErrorCode.NOT_OPEN,
+          `${this.name}: open the register window before starting the rings`,
+        ),
       );
     }
     this.state = 'starting';
@@ -279,7 +281,11 @@ export class PcieRingChannel extends EventEmitter<LinkEvents> implements Message
       this.identify();
       this.geo = this.readGeometry();
       this.epoch = this.w.read32(Register.BOOT_EPOCH);
-      this.uptime = { value: this.w.read32(Register.UPTIME_MS), changedAt: performance.now(), advancing: false };
+      this.uptime = {
+        value: this.w.read32(Register.UPTIME_MS),
+        changedAt: performance.now(),
+        advancing: false,
+      };
       this.cmdTail = this.readPointer(Register.CMD_TAIL, undefined);
       this.cmdHead = this.readPointer(Register.CMD_HEAD, this.cmdTail, this.geo.cmdEntries, true);
       // What an earlier host left: commands the device is still to consume (their answers are not ours) ...
@@ -325,9 +331,13 @@ export class PcieRingChannel extends EventEmitter<LinkEvents> implements Message
     const magic = this.w.read32(Register.MAGIC);
     if (magic !== Limits.registerMagic) {
       if (magic === 0xffffffff) {
-        throw new LinkError(LinkErrorCode.NO_ANSWER, `${this.name}: MAGIC reads 0xFFFFFFFF: no device (or a dead PCIe link)`, {
-          magic,
-        });
+        throw new LinkError(
+          LinkErrorCode.NO_ANSWER,
+          `${this.name}: MAGIC reads 0xFFFFFFFF: no device (or a dead PCIe link)`,
+          {
+            magic,
+          },
+        );
       }
       throw new LinkError(
         LinkErrorCode.NOT_A_DEVICE,
@@ -345,9 +355,13 @@ export class PcieRingChannel extends EventEmitter<LinkEvents> implements Message
     }
     const caps = this.w.read32(Register.CAPS);
     if ((caps & Capability.PCIE_RINGS) === 0) {
-      throw new LinkError(LinkErrorCode.NOT_A_DEVICE, `${this.name}: the device does not offer PCIE_RINGS (CAPS 0x${caps.toString(16)})`, {
-        caps,
-      });
+      throw new LinkError(
+        LinkErrorCode.NOT_A_DEVICE,
+        `${this.name}: the device does not offer PCIE_RINGS (CAPS 0x${caps.toString(16)})`,
+        {
+          caps,
+        },
+      );
     }
   }
 
@@ -374,9 +388,13 @@ export class PcieRingChannel extends EventEmitter<LinkEvents> implements Message
     if (g.descSize % 4 !== 0 || g.descSize < RING_DESCRIPTOR_HEADER + Limits.minMaxPayload)
       problems.push(`RING_DESC_SIZE ${g.descSize}`);
     if (problems.length) {
-      throw new LinkError(LinkErrorCode.NOT_A_DEVICE, `${this.name}: impossible ring registers: ${problems.join(', ')}`, {
-        geometry: g,
-      });
+      throw new LinkError(
+        LinkErrorCode.NOT_A_DEVICE,
+        `${this.name}: impossible ring registers: ${problems.join(', ')}`,
+        {
+          geometry: g,
+        },
+      );
     }
     g.maxMessage = Math.min(Limits.maxPayloadAbsolute, g.descSize - RING_DESCRIPTOR_HEADER);
     const end = Math.max(g.cmdOffset + g.cmdEntries * g.descSize, g.cplOffset + g.cplEntries * g.descSize);
@@ -422,7 +440,8 @@ export class PcieRingChannel extends EventEmitter<LinkEvents> implements Message
   send(message: Uint8Array): boolean {
     if (this.state !== 'up') {
       if (this.state === 'down' && this.downError) throw this.downError;
-      if (this.state === 'closed') throw new LinkError(LinkErrorCode.CLOSED, `${this.name}: send on closed rings`);
+      if (this.state === 'closed')
+        throw new LinkError(LinkErrorCode.CLOSED, `${this.name}: send on closed rings`);
       throw new LinkError(LinkErrorCode.NOT_UP, `${this.name}: send before the rings are up (await start())`);
     }
     const max = (this.geo as Geometry).maxMessage;
@@ -433,7 +452,9 @@ export class PcieRingChannel extends EventEmitter<LinkEvents> implements Message
         { length: message.length, maxPayload: max },
       );
     }
-    const b = Buffer.isBuffer(message) ? message : Buffer.from(message.buffer, message.byteOffset, message.byteLength);
+    const b = Buffer.isBuffer(message)
+      ? message
+      : Buffer.from(message.buffer, message.byteOffset, message.byteLength);
     this.queue.push(b);
     this.queuedBytes += b.length;
     if (!this.pumpScheduled && !this.inPass) {
@@ -466,14 +487,17 @@ export class PcieRingChannel extends EventEmitter<LinkEvents> implements Message
     const g = this.geo as Geometry;
     let written = 0;
     while (this.queueHead < this.queue.length) {
-      if (((this.cmdTail - this.cmdHead) >>> 0) >= g.cmdEntries) {
+      if ((this.cmdTail - this.cmdHead) >>> 0 >= g.cmdEntries) {
         this.cmdHead = this.readPointer(Register.CMD_HEAD, this.cmdTail, g.cmdEntries, true);
-        if (((this.cmdTail - this.cmdHead) >>> 0) >= g.cmdEntries) {
+        if ((this.cmdTail - this.cmdHead) >>> 0 >= g.cmdEntries) {
           if (!this.waitingForSpace) {
             this.waitingForSpace = true;
             this.pcie.ringFull++;
             this.counters.creditStalls++;
-            this.log.trace({ waiting: this.queuedMessages }, 'command ring full: waiting for CMD_HEAD to move');
+            this.log.trace(
+              { waiting: this.queuedMessages },
+              'command ring full: waiting for CMD_HEAD to move',
+            );
           }
           break;
         }
@@ -570,7 +594,11 @@ export class PcieRingChannel extends EventEmitter<LinkEvents> implements Message
         this.announceReset();
         this.pump();
       } while (this.passAgain && this.state === 'up');
-      if (reason === 'irq' && this.counters.framesReceived + this.counters.framesSent === before && !this.torn) {
+      if (
+        reason === 'irq' &&
+        this.counters.framesReceived + this.counters.framesSent === before &&
+        !this.torn
+      ) {
         this.pcie.spuriousInterrupts++;
       }
     } catch (err) {
@@ -707,7 +735,8 @@ export class PcieRingChannel extends EventEmitter<LinkEvents> implements Message
     const first = parseRingFirstWord(word);
     let problem: string | undefined;
     if (!first.valid) problem = 'not valid';
-    else if (first.index !== (this.cplHead & 0xff)) problem = `index ${first.index}, expected ${this.cplHead & 0xff}`;
+    else if (first.index !== (this.cplHead & 0xff))
+      problem = `index ${first.index}, expected ${this.cplHead & 0xff}`;
     else if (first.length > g.maxMessage) problem = `length ${first.length} > ${g.maxMessage}`;
     let msg: Buffer | undefined;
     if (!problem) {
@@ -749,11 +778,17 @@ export class PcieRingChannel extends EventEmitter<LinkEvents> implements Message
       this.torn = { index: this.cplHead, since: now };
       this.pcie.tornDescriptors++;
       this.counters.ignoredFrames++;
-      this.log.debug({ index: this.cplHead, problem, word }, 'torn or stale completion descriptor: not acted on, re-read soon');
+      this.log.debug(
+        { index: this.cplHead, problem, word },
+        'torn or stale completion descriptor: not acted on, re-read soon',
+      );
     } else if (now - this.torn.since > this.tornTimeoutMs) {
       // §10.3: a device fault. Consume it, and let the Device re-handshake.
       this.pcie.tornFaults++;
-      this.log.error({ index: this.cplHead, problem, word }, 'completion descriptor still invalid after the torn timeout: device fault');
+      this.log.error(
+        { index: this.cplHead, problem, word },
+        'completion descriptor still invalid after the torn timeout: device fault',
+      );
       this.w.write32(this.cplSlot(this.cplHead), 0);
       this.cplHead = (this.cplHead + 1) >>> 0;
       this.w.write32(Register.CPL_HEAD, this.cplHead);
@@ -790,7 +825,7 @@ export class PcieRingChannel extends EventEmitter<LinkEvents> implements Message
         a === b &&
         (ref === undefined ||
           entries === undefined ||
-          (refIsTail ? ((ref - a) >>> 0) <= entries : ((a - ref) >>> 0) <= entries));
+          (refIsTail ? (ref - a) >>> 0 <= entries : (a - ref) >>> 0 <= entries));
       if (sane) return a;
       this.pcie.pointerRereads++;
       if (attempt >= 8) {
@@ -827,7 +862,7 @@ export class PcieRingChannel extends EventEmitter<LinkEvents> implements Message
 
   /** close() of a window whose event device only the device can wake: a PING raises one completion interrupt. */
   private wakeWithPing(): void {
-    if (!this.geo || ((this.cmdTail - this.cmdHead) >>> 0) >= this.geo.cmdEntries) return;
+    if (!this.geo || (this.cmdTail - this.cmdHead) >>> 0 >= this.geo.cmdEntries) return;
     const msg = encodeMessage({ kind: 'command', name: 'PING', tag: 0, body: { payload: Buffer.alloc(0) } });
     this.writeDescriptor(this.cmdTail, msg);
     this.cmdTail = (this.cmdTail + 1) >>> 0;
@@ -920,7 +955,6 @@ export class PcieRingChannel extends EventEmitter<LinkEvents> implements Message
     })();
     return this.closePromise;
   }
-
 }
 
 export interface OpenPcieOptions extends Omit<PcieRingOptions, 'name'> {
@@ -954,7 +988,14 @@ export async function openPcieChannel(
   });
   await window.open();
   const ringOpts: PcieRingOptions = { ...options, name: options.name ?? description };
-  for (const k of ['pollMs', 'cmdRingOffset', 'cmdRingEntries', 'cplRingOffset', 'cplRingEntries', 'descSize'] as const) {
+  for (const k of [
+    'pollMs',
+    'cmdRingOffset',
+    'cmdRingEntries',
+    'cplRingOffset',
+    'cplRingEntries',
+    'descSize',
+  ] as const) {
     if (u[k] !== undefined) ringOpts[k] = u[k];
   }
   return { window, channel: new PcieRingChannel(window, ringOpts) };

@@ -37,7 +37,11 @@ export function parseRingFirstWord(word: number): RingFirstWord {
 export type RingDescriptorCheck = 'ok' | 'not-valid' | 'stale-index' | 'too-long' | 'bad-crc';
 
 /** Checks the first word against the consumer index and the largest message a descriptor can hold. */
-export function checkRingFirstWord(word: number, consumerIndex: number, maxMessage: number): RingDescriptorCheck {
+export function checkRingFirstWord(
+  word: number,
+  consumerIndex: number,
+  maxMessage: number,
+): RingDescriptorCheck {
   const w = parseRingFirstWord(word);
   if (!w.valid) return 'not-valid';
   if (w.index !== (consumerIndex & 0xff)) return 'stale-index';
@@ -61,7 +65,8 @@ export function checkRingDescriptor(
 
 /** A whole descriptor's bytes (header + message), as a producer lays it out; for tests and vectors. */
 export function encodeRingDescriptor(message: Uint8Array, producerIndex: number): Buffer {
-  if (message.length > Limits.maxPayloadAbsolute) throw new RangeError('a descriptor message is at most 65535 bytes');
+  if (message.length > Limits.maxPayloadAbsolute)
+    throw new RangeError('a descriptor message is at most 65535 bytes');
   const b = Buffer.alloc(RING_DESCRIPTOR_HEADER + message.length);
   b.writeUInt32LE(ringFirstWord(message.length, producerIndex), 0);
   b.writeUInt32LE(crc32(message), 4);

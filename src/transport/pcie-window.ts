@@ -395,7 +395,8 @@ export class PcieWindowTransport extends BaseTransport {
       } catch (err) {
         throw this.accessFailed('read', offset, err);
       }
-      if (n !== bytes) throw this.accessFailed('read', offset, new Error(`short read (${n} of ${bytes} bytes)`));
+      if (n !== bytes)
+        throw this.accessFailed('read', offset, new Error(`short read (${n} of ${bytes} bytes)`));
       return;
     }
     for (let i = 0; i < bytes; i += 4) {
@@ -423,7 +424,8 @@ export class PcieWindowTransport extends BaseTransport {
       } catch (err) {
         throw this.accessFailed('write', offset, err);
       }
-      if (n !== length) throw this.accessFailed('write', offset, new Error(`short write (${n} of ${length} bytes)`));
+      if (n !== length)
+        throw this.accessFailed('write', offset, new Error(`short write (${n} of ${length} bytes)`));
       return;
     }
     for (let i = 0; i < length; i += 4) {
@@ -467,7 +469,10 @@ export interface PcieUrlOptions {
   descSize?: number;
 }
 
-const PCIE_NUMERIC: Record<string, { key: Exclude<keyof PcieUrlOptions, 'access'>; min: number; max: number }> = {
+const PCIE_NUMERIC: Record<
+  string,
+  { key: Exclude<keyof PcieUrlOptions, 'access'>; min: number; max: number }
+> = {
   poll: { key: 'pollMs', min: 1, max: 60_000 },
   cmdoffset: { key: 'cmdRingOffset', min: 0x10000, max: 0xfffffffc },
   cmdentries: { key: 'cmdRingEntries', min: 1, max: 0x10000 },
@@ -493,13 +498,16 @@ export function pcieUrlOptions(url: { params: Record<string, string> }, descript
     }
     const spec = PCIE_NUMERIC[k];
     if (!spec) {
-      throw bad(`unknown query parameter '${k}' for pcie: (allowed: events, access, ${Object.keys(PCIE_NUMERIC).join(', ')})`);
+      throw bad(
+        `unknown query parameter '${k}' for pcie: (allowed: events, access, ${Object.keys(PCIE_NUMERIC).join(', ')})`,
+      );
     }
     const n = /^(0x[0-9a-f]+|\d+)$/i.test(v) ? Number(v) : Number.NaN;
     if (!Number.isSafeInteger(n) || n < spec.min || n > spec.max) {
       throw bad(`'${k}' must be a whole number from ${spec.min} to ${spec.max}, got '${v}'`);
     }
-    if ((k === 'cmdentries' || k === 'cplentries') && (n & (n - 1)) !== 0) throw bad(`'${k}' must be a power of two`);
+    if ((k === 'cmdentries' || k === 'cplentries') && (n & (n - 1)) !== 0)
+      throw bad(`'${k}' must be a power of two`);
     if ((k === 'cmdoffset' || k === 'cploffset' || k === 'descsize') && n % 4 !== 0)
       throw bad(`'${k}' must be a multiple of 4`);
     o[spec.key] = n;

@@ -1,19 +1,28 @@
 /**
- * The three ways the end-to-end driver tests reach a device, with the same test bodies:
+ * The four ways the end-to-end driver tests reach a device, with the same test bodies:
  *   sim  in-process simulator (`openDevice('sim:...')`, host network);
  *   tcp  the standalone simulator (sim/main.ts) in a child process, over the TCP shim;
  *   pty  the standalone simulator serving one end of a socat pty pair, the driver on the other end through
- *        `serial://` with the real serialport binding (serial framing, ARQ on).
+ *        `serial://` with the real serialport binding (serial framing, ARQ on);
+ *   pcie the standalone simulator serving a PCIe register window (a file in /dev/shm) with an interrupt FIFO, the
+ *        driver on `pcie://…?events=…` (PROTOCOL.md §10: rings, no link layer), every access one 32-bit word.
  * The simulator's network is the host's (loopback only in these tests).
  */
 import { createHash } from 'node:crypto';
+import { rmSync } from 'node:fs';
 import net from 'node:net';
 import { type OffloadDevice, type OpenDeviceOptions, openDevice } from '../../src/index.js';
 import { createPtyPair, type PtyPair } from '../helpers/pty.js';
 import { type SimProcess, spawnSim } from '../helpers/sim-process.js';
 
-export type PathName = 'sim' | 'tcp' | 'pty';
-export const PATHS: PathName[] = ['sim', 'tcp', 'pty'];
+export type PathName = 'sim' | 'tcp' | 'pty' | 'pcie';
+export const PATHS: PathName[] = ['sim', 'tcp', 'pty', 'pcie'];
+
+let pcieWindows = 0;
+/** A fresh window file name in /dev/shm for a PCIe simulator (its FIFO is NAME.events). */
+export function pcieWindowPath(tag = 'test'): string {
+  return `/dev/shm/offload-${tag}-${process.pid}-${++pcieWindows}`;
+}
 
 /** A pty is not rate-limited; the baud rate only sizes the link's retransmission timer. */
 const PTY_BAUD = 4_000_000;
@@ -70,6 +79,25 @@ export async function startPath(name: PathName, settings: SimSettings = {}): Pro
       open: (o = {}) => openDevice({ ...o, url: proc.url }),
       close: async () => {
         await proc.stop();
+      },
+    };
+  }
+  if (name === 'pcie') {
+    const window = pcieWindowPath();
+    const proc = await spawnSim(['--listen', `pcie://${window}`, ...simArgs(settings)]);
+    return {
+      name,
+      // Every 32-bit access is one pread/pwrite system call (~1 µs), as on an XDMA user BAR that serves 4 bytes per
+      // call: 2-4 MB/s per direction, so 50 MB each way would take half a minute. test/pcie runs 50 MB with
+      // access=block (descriptor bodies in one access).
+      bulkBytes: 2 * 1024 * 1024,
+      process: proc,
+      open: (o = {}) => openDevice({ ...o, url: proc.url }),
+      close: async () => {
+        await proc.stop();
+        // Left behind only if the simulator was killed.
+        rmSync(window, { force: true });
+        rmSync(`${window}.events`, { force: true });
       },
     };
   }
