@@ -1,8 +1,11 @@
 /**
  * Driver benchmarks, side by side in one run:
- *   - bulk TCP throughput (upload and download, one socket) through driver + simulator over the TCP shim and over a
- *     socat pty pair (serial framing, ARQ), against native loopback `net` on the same machine (ratio; goal ≥ 0.5
- *     over the TCP shim);
+ *   - bulk TCP throughput (upload and download, one socket) through driver + simulator over the TCP shim, over a
+ *     socat pty pair (serial framing, ARQ) and over the PCIe shim (register window in /dev/shm, rings, interrupt
+ *     FIFO; every access one 32-bit word, and access=block with descriptor bodies in one access), against native
+ *     loopback `net` on the same machine (ratio; goal ≥ 0.5 over the TCP shim);
+ *   - command round trips per second (one PING at a time) and pipelined PINGs per second (64 in flight) over the
+ *     TCP shim, the pty and the PCIe shim (interrupts; and polling every 1 ms without the event device);
  *   - pipelined small commands per second in-process (PINGs and GETOPTs with many in flight; goal ≥ 50,000);
  *   - host memory per idle mirrored socket, 10,000 mirror entries (goal ≤ 2 KiB): heap delta of a SocketTable
  *     filled with synthetic entries shaped like decoded ones (own Addr objects and address strings), measured with
@@ -11,6 +14,7 @@
  *   npx tsx -e "import('./bench/driver.ts').then(m=>m.benchDriver()).then(console.table)"
  */
 import { type ChildProcess, spawn } from 'node:child_process';
+import { rmSync } from 'node:fs';
 import net from 'node:net';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -201,6 +205,74 @@ async function commandsPerSecond(
   return Math.round(total / (ms / 1000));
 }
 
+/** One PING at a time for `ms`: round trips per second and the median round trip. */
+async function roundTrips(dev: OffloadDevice, ms = 1000): Promise<{ perSecond: number; medianUs: number }> {
+  for (let i = 0; i < 200; i++) await dev.ping();
+  const samples: number[] = [];
+  const t0 = performance.now();
+  while (performance.now() - t0 < ms) samples.push(await dev.ping());
+  const elapsed = performance.now() - t0;
+  samples.sort((a, b) => a - b);
+  return {
+    perSecond: Math.round(samples.length / (elapsed / 1000)),
+    medianUs: Math.round((samples[samples.length >> 1] ?? 0) * 1000),
+  };
+}
+
+/** Round trips and pipelined PINGs on one device, as a table row. */
+async function commandRow(label: string, dev: OffloadDevice, pipelined = 20_000): Promise<Row> {
+  const rt = await roundTrips(dev);
+  const pp = await commandsPerSecond(dev, 'PING', pipelined);
+  return { bench: label, round_trips_per_s: rt.perSecond, rtt_median_us: rt.medianUs, pipelined_per_s: pp };
+}
+
+/**
+ * The PCIe shim: a standalone simulator serving a register window in /dev/shm with an interrupt FIFO; the driver
+ * on pcie:// with the event device (interrupts) and word or block access, and without it (polling every 1 ms).
+ */
+async function benchPcie(peerPort: number, native: { up: number; down: number }): Promise<Row[]> {
+  const rows: Row[] = [];
+  const window = `/dev/shm/offload-bench-${process.pid}`;
+  const sim = await spawnSim(['--listen', `pcie://${window}`]);
+  try {
+    const variants: { label: string; query: string; bytes: number }[] = [
+      { label: 'driver + sim, PCIe shim (interrupts, 32-bit word accesses)', query: '', bytes: 8 * MiB },
+      {
+        label: 'driver + sim, PCIe shim (interrupts, access=block)',
+        query: '&access=block',
+        bytes: 64 * MiB,
+      },
+    ];
+    for (const v of variants) {
+      const dev = await openDevice({ url: `${sim.url}${v.query}`, maxInFlight: 64 });
+      try {
+        const t = await driverThroughput(dev, peerPort, v.bytes);
+        rows.push({
+          bench: v.label,
+          up_MBps: t.up,
+          down_MBps: t.down,
+          ratio_up: Math.round((t.up / native.up) * 1000) / 1000,
+          ratio_down: Math.round((t.down / native.down) * 1000) / 1000,
+        });
+        rows.push(await commandRow(`PING, ${v.label.replace('driver + sim, ', '')}`, dev));
+      } finally {
+        await dev.close();
+      }
+    }
+    const polled = await openDevice({ url: `pcie://${window}?poll=1`, maxInFlight: 64 });
+    try {
+      rows.push(await commandRow('PING, PCIe shim (polling every 1 ms, no event device)', polled, 5000));
+    } finally {
+      await polled.close();
+    }
+  } finally {
+    await sim.stop();
+    rmSync(window, { force: true });
+    rmSync(`${window}.events`, { force: true });
+  }
+  return rows;
+}
+
 function forceGc(): () => void {
   setFlagsFromString('--expose-gc');
   return runInNewContext('gc') as () => void;
@@ -291,6 +363,7 @@ export async function benchDriver(): Promise<Row[]> {
           ratio_down: Math.round((t.down / native.down) * 100) / 100,
           goal: 'ratio ≥ 0.5',
         });
+        if (!c.maxPayload) rows.push(await commandRow('PING, TCP shim (defaults)', dev));
         await dev.close();
       } finally {
         await tcpSim.stop();
@@ -311,6 +384,7 @@ export async function benchDriver(): Promise<Row[]> {
           ratio_up: Math.round((t.up / native.up) * 1000) / 1000,
           ratio_down: Math.round((t.down / native.down) * 1000) / 1000,
         });
+        rows.push(await commandRow('PING, pty pair (serial, ARQ)', dev, 5000));
         await dev.close();
       } finally {
         await serialSim.stop();
@@ -318,6 +392,8 @@ export async function benchDriver(): Promise<Row[]> {
     } finally {
       await pty.kill();
     }
+
+    rows.push(...(await benchPcie(peer.port, native)));
 
     // In-process: pipelined small commands.
     const dev = await openDevice({ url: 'sim:', maxInFlight: 256 });
