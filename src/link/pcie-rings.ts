@@ -17,7 +17,8 @@
  *              and never acted on; still invalid after tornTimeoutMs (1 s) it is a device fault (consumed,
  *              'reset': the Device re-handshakes). Pointers are read twice (equal values) and a value implying
  *              more than `entries` descriptors is read again. Indices are free-running u32, `index mod entries`.
- * reset        a changed BOOT_EPOCH, or MAGIC lost and back: the ring state is discarded (messages not yet in the
+ * reset        a changed BOOT_EPOCH (MAGIC lost meanwhile or not; while MAGIC is lost nothing is written to the
+ *              rings, and MAGIC back in the same epoch was a glitch): the ring state is discarded (messages not yet in the
  *              ring too), CMD_TAIL / CPL_HEAD restart at 0, IRQ_MASK is set again, 'reset' is emitted (the Device
  *              fails what was in flight and says HELLO again; the BOOT event in the ring shows the new epoch).
  * down         MAGIC not back within deadTimeoutMs (0xFFFFFFFF: the card is gone), UPTIME_MS stuck for
@@ -483,7 +484,8 @@ export class PcieRingChannel extends EventEmitter<LinkEvents> implements Message
 
   /** Writes waiting messages into free command descriptors; one CMD_TAIL write and one doorbell per batch. */
   private pump(): void {
-    if (this.state !== 'up') return;
+    // Nothing goes into the ring of a device that is away (resetting, or gone): it is written once MAGIC is back.
+    if (this.state !== 'up' || this.absentSince !== undefined) return;
     const g = this.geo as Geometry;
     let written = 0;
     while (this.queueHead < this.queue.length) {
@@ -635,10 +637,14 @@ export class PcieRingChannel extends EventEmitter<LinkEvents> implements Message
       return false;
     }
     const epoch = this.w.read32(Register.BOOT_EPOCH);
-    if (this.absentSince !== undefined || epoch !== this.epoch) {
-      const why = this.absentSince !== undefined ? 'MAGIC lost and back' : 'BOOT_EPOCH changed';
+    if (this.absentSince !== undefined) {
+      // Back. A reset shows in the epoch (§8.3: it changes at every reset); the same epoch was a glitch (a
+      // read of all ones on a busy link, say) and the rings are as we left them.
+      this.log.info({ ms: Math.round(now - this.absentSince), epoch }, 'MAGIC back');
       this.absentSince = undefined;
-      this.deviceReset(epoch, why);
+    }
+    if (epoch !== this.epoch) {
+      this.deviceReset(epoch, 'BOOT_EPOCH changed');
       if (this.state !== 'up') return false;
     } else if ((raised & IrqBit.RESET) !== 0) {
       this.log.debug('RESET interrupt without a new epoch (ignored)');

@@ -7,12 +7,22 @@
  */
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import fs, { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { type OffloadDevice, type OffloadError, openDevice } from '../../src/index.js';
 import type { PcieRingChannel } from '../../src/link/pcie-rings.js';
-import { FieldReader, readEntry, Register, RegisterWindow } from '../../src/protocol/index.js';
+import {
+  crc32,
+  decodeMessage,
+  encodeMessage,
+  FieldReader,
+  readEntry,
+  Register,
+  RegisterWindow,
+  ringFirstWord,
+  StatusCode,
+} from '../../src/protocol/index.js';
 import type { PcieWindowTransport } from '../../src/transport/pcie-window.js';
 import { type Simulator, type SimulatorOptions, startSimulator } from '../../sim/index.js';
 import { encodeEntry } from '../../sim/core/registers.js';
@@ -232,6 +242,36 @@ describe('PCIe rings', () => {
     expect(await dev.ping()).toBeGreaterThanOrEqual(0);
   });
 
+  it('MAGIC lost: nothing goes into the rings until it is back; back in the same epoch it was no reset', async () => {
+    const { sim, window } = await pcieSim();
+    const dev = await open(sim.url);
+    const r = rings(dev);
+    const fd = fs.openSync(window, 'r+');
+    cleanup.push(async () => fs.closeSync(fd));
+    let resets = 0;
+    dev.on('reset', () => resets++);
+    dev.device.link.on('reset', () => resets++);
+    const tail = r.indices.cmdTail;
+    fs.writeSync(fd, Buffer.alloc(4, 0xff), 0, 4, Register.MAGIC); // a card in trouble: all ones
+    // An interrupt (as a resetting card raises one) makes the driver look.
+    const passes = r.pcie.interruptPasses;
+    sim.pcie!.spuriousInterrupts(1);
+    await until(() => r.pcie.interruptPasses > passes, 2000, 'an interrupt pass');
+    let answered = false;
+    const ping = dev.ping(Buffer.from('wait')).then(() => {
+      answered = true;
+    });
+    await sleep(150);
+    expect(answered).toBe(false);
+    expect(r.indices.cmdTail).toBe(tail); // not written to the ring
+    const magic = Buffer.alloc(4);
+    magic.writeUInt32LE(0x4f464c44, 0);
+    fs.writeSync(fd, magic, 0, 4, Register.MAGIC);
+    await ping;
+    expect(resets).toBe(0);
+    expect(dev.device.state).toBe('ready');
+  });
+
   it('the card drops off the bus (registers read all ones): commands and sockets fail with E_OFFLOAD_LINK_DOWN', async () => {
     const { sim } = await pcieSim();
     const dev = await open(sim.url, { link: { deadTimeoutMs: 500, heartbeatMs: 100 } });
@@ -407,6 +447,74 @@ describe('PCIe rings', () => {
       code: 'E_OFFLOAD_NO_ANSWER',
     });
     expect(existsSync(missing)).toBe(false);
+  });
+
+  it('the device side: a command written in two steps is acted on once, when whole; one that stays torn for 1 s gets ERROR_RESPONSE (tag 0, E_INTERNAL)', async () => {
+    // No driver: this test is the host, writing the window file by hand.
+    const { sim, window } = await pcieSim();
+    const g = sim.pcie!.geometry;
+    const fd = fs.openSync(window, 'r+');
+    cleanup.push(async () => fs.closeSync(fd));
+    const w32 = (off: number, v: number) => {
+      const b = Buffer.alloc(4);
+      b.writeUInt32LE(v >>> 0, 0);
+      fs.writeSync(fd, b, 0, 4, off);
+    };
+    const r32 = (off: number) => {
+      const b = Buffer.alloc(4);
+      fs.readSync(fd, b, 0, 4, off);
+      return b.readUInt32LE(0);
+    };
+    const cmdAt = (i: number) => g.cmdOffset + (i % g.cmdEntries) * g.descSize;
+    const completion = (i: number) => {
+      const at = g.cplOffset + (i % g.cplEntries) * g.descSize;
+      const len = r32(at) & 0xffff;
+      const b = Buffer.alloc(len);
+      fs.readSync(fd, b, 0, len, at + 8);
+      return decodeMessage(b);
+    };
+    const cplTail0 = r32(Register.CPL_TAIL); // the BOOT event the board left
+    const ping = encodeMessage({
+      kind: 'command',
+      name: 'PING',
+      tag: 7,
+      body: { payload: Buffer.from('abcd') },
+    });
+    const body = (m: Buffer, invert: boolean) => {
+      const b = Buffer.alloc(4 + m.length);
+      b.writeUInt32LE(crc32(m), 0);
+      for (let i = 0; i < m.length; i++) b[4 + i] = invert ? (m[i] as number) ^ 0xff : (m[i] as number);
+      return b;
+    };
+    // Step one: the first word and a wrong body under the right CRC, the tail advanced, the doorbell rung.
+    fs.writeSync(fd, body(ping, true), 0, 4 + ping.length, cmdAt(0) + 4);
+    w32(cmdAt(0), ringFirstWord(ping.length, 0));
+    w32(Register.CMD_TAIL, 1);
+    w32(Register.DOORBELL, 1);
+    await sleep(100);
+    expect(r32(Register.CMD_HEAD)).toBe(0); // not consumed, not acted on
+    expect(r32(Register.CPL_TAIL)).toBe(cplTail0);
+    expect(sim.pcie!.stats.tornCommands).toBe(1);
+    // Step two: the right body. Consumed once, answered once.
+    fs.writeSync(fd, body(ping, false), 0, 4 + ping.length, cmdAt(0) + 4);
+    w32(Register.DOORBELL, 1);
+    await until(() => r32(Register.CPL_TAIL) === cplTail0 + 1, 2000, 'the PING answer');
+    expect(r32(Register.CMD_HEAD)).toBe(1);
+    expect(r32(cmdAt(0))).toBe(0); // the consumer cleared the first word
+    const answer = completion(cplTail0);
+    expect(answer).toMatchObject({ kind: 'response', name: 'PING', tag: 7, status: 0 });
+    expect(Buffer.from((answer as { body: { payload: Uint8Array } }).body.payload).toString()).toBe('abcd');
+    // A descriptor that never becomes whole: a fault after 1 s.
+    const t0 = Date.now();
+    fs.writeSync(fd, body(ping, true), 0, 4 + ping.length, cmdAt(1) + 4);
+    w32(cmdAt(1), ringFirstWord(ping.length, 1));
+    w32(Register.CMD_TAIL, 2);
+    w32(Register.DOORBELL, 1);
+    await until(() => r32(Register.CPL_TAIL) === cplTail0 + 2, 3000, 'the fault answer');
+    expect(Date.now() - t0).toBeGreaterThanOrEqual(950);
+    expect(completion(cplTail0 + 1)).toMatchObject({ kind: 'error', tag: 0, status: StatusCode.E_INTERNAL });
+    expect(r32(Register.CMD_HEAD)).toBe(2);
+    expect(sim.pcie!.stats.tornFaults).toBe(1);
   });
 
   it('the BOOT event the board left before any host came is discarded at start, not acted on', async () => {
