@@ -4,7 +4,7 @@
  * assert the errors and their timing, that nothing hangs, and that the mirror equals the device afterwards.
  */
 import type net from 'node:net';
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { OffloadDevice, OffloadError, OffloadSocket } from '../../src/index.js';
 import { FaultTransport } from '../../src/transport/index.js';
 import type { Simulator } from '../../sim/index.js';
@@ -118,47 +118,47 @@ describe.each(PATHS)('faults over %s', (pathName) => {
   }, 60_000);
 
   // PCIe has no wire to cut (no link layer): test/pcie has the card dropping off the bus instead.
-  beforeEach((ctx) => {
-    if (pathName === 'pcie' && ctx.task.name.startsWith('link cut')) ctx.skip();
-  });
-
-  it('link cut: pending commands and every socket fail with E_OFFLOAD_LINK_DOWN, nothing hangs', async () => {
-    let wire: FaultTransport | undefined;
-    dev = await path.open({
-      wrapTransport: (t) => {
-        wire = new FaultTransport(t);
-        return wire;
-      },
-    });
-    const peer = await streamingPeer();
-    try {
-      const socks = [0, 1].map(() => dev.createConnection({ host: '127.0.0.1', port: peer.port }));
-      let got = 0;
-      for (const s of socks) s.on('data', (d: Buffer) => (got += d.length));
-      const srv = dev.createServer();
-      srv.listen(0, '127.0.0.1');
-      await waitFor(srv, 'listening');
-      await until(() => got > 200_000, 20_000, 'transfers running');
-      const errors = socks.map((s) => waitFor<OffloadError>(s, 'error', 5000));
-      const srvError = waitFor<OffloadError>(srv, 'error', 5000);
-      const down = waitFor<OffloadError>(dev, 'down', 5000);
-      const pingInFlight = dev.ping();
-      const t0 = Date.now();
-      await wire!.cut();
-      await expect(pingInFlight).rejects.toMatchObject({ code: 'E_OFFLOAD_LINK_DOWN' });
-      for (const e of await Promise.all(errors)) expect(e.code).toBe('E_OFFLOAD_LINK_DOWN');
-      expect((await srvError).code).toBe('E_OFFLOAD_LINK_DOWN');
-      expect((await down).code).toBe('E_OFFLOAD_LINK_DOWN');
-      expect(Date.now() - t0).toBeLessThan(2000);
-      // Afterwards every call fails at once with the same code.
-      await expect(dev.ping()).rejects.toMatchObject({ code: 'E_OFFLOAD_LINK_DOWN' });
-      const late = dev.createConnection({ host: '127.0.0.1', port: peer.port });
-      expect((await waitFor<OffloadError>(late, 'error', 2000)).code).toBe('E_OFFLOAD_LINK_DOWN');
-      await dev.close();
-    } finally {
-      await peer.close();
-    }
-  }, 60_000);
+  itWhen(pathName !== 'pcie')(
+    'link cut: pending commands and every socket fail with E_OFFLOAD_LINK_DOWN, nothing hangs',
+    async () => {
+      let wire: FaultTransport | undefined;
+      dev = await path.open({
+        wrapTransport: (t) => {
+          wire = new FaultTransport(t);
+          return wire;
+        },
+      });
+      const peer = await streamingPeer();
+      try {
+        const socks = [0, 1].map(() => dev.createConnection({ host: '127.0.0.1', port: peer.port }));
+        let got = 0;
+        for (const s of socks) s.on('data', (d: Buffer) => (got += d.length));
+        const srv = dev.createServer();
+        srv.listen(0, '127.0.0.1');
+        await waitFor(srv, 'listening');
+        await until(() => got > 200_000, 20_000, 'transfers running');
+        const errors = socks.map((s) => waitFor<OffloadError>(s, 'error', 5000));
+        const srvError = waitFor<OffloadError>(srv, 'error', 5000);
+        const down = waitFor<OffloadError>(dev, 'down', 5000);
+        const pingInFlight = dev.ping();
+        const t0 = Date.now();
+        await wire!.cut();
+        await expect(pingInFlight).rejects.toMatchObject({ code: 'E_OFFLOAD_LINK_DOWN' });
+        for (const e of await Promise.all(errors)) expect(e.code).toBe('E_OFFLOAD_LINK_DOWN');
+        expect((await srvError).code).toBe('E_OFFLOAD_LINK_DOWN');
+        expect((await down).code).toBe('E_OFFLOAD_LINK_DOWN');
+        expect(Date.now() - t0).toBeLessThan(2000);
+        // Afterwards every call fails at once with the same code.
+        await expect(dev.ping()).rejects.toMatchObject({ code: 'E_OFFLOAD_LINK_DOWN' });
+        const late = dev.createConnection({ host: '127.0.0.1', port: peer.port });
+        expect((await waitFor<OffloadError>(late, 'error', 2000)).code).toBe('E_OFFLOAD_LINK_DOWN');
+        await dev.close();
+      } finally {
+        await peer.close();
+      }
+    },
+    60_000,
+  );
 
   itWhen(pathName !== 'sim')(
     'a hung board (process stopped): the heartbeat declares the link down, sockets fail',
