@@ -176,7 +176,11 @@ export async function handshake(
   return info;
 }
 
-function classifyLinkStartError(err: Error & { code?: string }, link: MessageChannel, timeoutMs: number): DeviceError {
+function classifyLinkStartError(
+  err: Error & { code?: string },
+  link: MessageChannel,
+  timeoutMs: number,
+): DeviceError {
   const code = err.code ?? '';
   if (code === DeviceErrorCode.NO_ANSWER || code === DeviceErrorCode.NOT_A_DEVICE) {
     return new DeviceError(code, err.message, { linkCode: code }, { cause: err });

@@ -137,7 +137,7 @@ describe.each(PATHS)('bulk and flow control over %s', (pathName) => {
       let lengthAtFalse = -1;
       // Write until write() says wait and no 'drain' comes any more: the kernel buffers between the device and
       // the peer are full too, the device's queue is full, the host holds no credit.
-      for (let rounds = 0; written < 256 * 1024 * 1024; rounds++) {
+      for (let round = 0; written < 256 * 1024 * 1024 && round < 100_000; round++) {
         while (s.write(piece)) written += piece.length;
         written += piece.length;
         creditAtFalse = s.sendCredit;
