@@ -22,7 +22,7 @@
  *              ring too), CMD_TAIL / CPL_HEAD restart at 0, IRQ_MASK is set again, 'reset' is emitted (the Device
  *              fails what was in flight and says HELLO again; the BOOT event in the ring shows the new epoch).
  * down         MAGIC not back within deadTimeoutMs (0xFFFFFFFF: the card is gone), UPTIME_MS stuck for
- *              deadTimeoutMs on a device whose UPTIME_MS was seen advancing, or the window failing: 'down'
+ *              deadTimeoutMs (§10.4: it must count), or the window failing: 'down'
  *              (E_OFFLOAD_LINK_DOWN), the window is closed.
  * heartbeat    every heartbeatMs the device is checked and the rings serviced even without interrupts (a lost
  *              interrupt costs at most that long).
@@ -209,7 +209,7 @@ export class PcieRingChannel extends EventEmitter<LinkEvents> implements Message
   private pollTimer: NodeJS.Timeout | undefined;
   private heartbeatTimer: NodeJS.Timeout | undefined;
   private absentSince: number | undefined;
-  private uptime = { value: -1, changedAt: 0, advancing: false };
+  private uptime = { value: -1, changedAt: 0 };
   private downError: LinkError | undefined;
   private startPromise: Promise<LinkParams> | undefined;
   private closePromise: Promise<void> | undefined;
@@ -285,7 +285,6 @@ export class PcieRingChannel extends EventEmitter<LinkEvents> implements Message
       this.uptime = {
         value: this.w.read32(Register.UPTIME_MS),
         changedAt: performance.now(),
-        advancing: false,
       };
       this.cmdTail = this.readPointer(Register.CMD_TAIL, undefined);
       this.cmdHead = this.readPointer(Register.CMD_HEAD, this.cmdTail, this.geo.cmdEntries, true);
@@ -649,15 +648,15 @@ export class PcieRingChannel extends EventEmitter<LinkEvents> implements Message
     } else if ((raised & IrqBit.RESET) !== 0) {
       this.log.debug('RESET interrupt without a new epoch (ignored)');
     }
-    // Liveness: UPTIME_MS moves on a live device. Watched on every pass (so that a device is known to keep it
-    // moving early), judged on the heartbeat.
+    // Liveness: UPTIME_MS moves on a live device (§10.4 requires it: PCIe has no heartbeat). Watched on every
+    // pass, judged on the heartbeat. Not only once it was seen moving: a device that hangs right after start
+    // (before its first refresh) must be found dead too.
     const up = this.w.read32(Register.UPTIME_MS);
     if (up !== this.uptime.value) {
-      if (this.uptime.value !== -1) this.uptime.advancing = true;
       this.uptime.value = up;
       this.uptime.changedAt = now;
     } else if (reason === 'heartbeat') {
-      if (this.uptime.advancing && now - this.uptime.changedAt > this.deadTimeoutMs) {
+      if (this.uptime.value !== -1 && now - this.uptime.changedAt > this.deadTimeoutMs) {
         this.fail(
           new LinkError(
             LinkErrorCode.LINK_DOWN,
@@ -690,7 +689,7 @@ export class PcieRingChannel extends EventEmitter<LinkEvents> implements Message
     this.w.write32(Register.CMD_TAIL, 0);
     this.w.write32(Register.CPL_HEAD, 0);
     this.enableInterrupts();
-    this.uptime = { value: -1, changedAt: 0, advancing: this.uptime.advancing };
+    this.uptime = { value: -1, changedAt: 0 };
     const params: LinkParams = {
       window: this.geo.cmdEntries,
       maxPayload: this.geo.maxMessage,
