@@ -1,12 +1,14 @@
 /**
- * The kit's own raw-message client (no driver in between): a Link over the wire tap, commands with tags,
+ * The kit's own raw-message client (no driver in between): a Link over the wire tap (serial, TCP shim) or the
+ * PCIe rings (no link layer, no tap: §10), commands with tags,
  * every answer kept with its bytes, and a running audit of what the device sends — event sequence numbers
  * and epochs (§8.1), exactly one answer per tag (§5.3), no event for a socket before the response that
  * created it, DATA/DATAGRAM within the granted receive credit (§7) — plus a mirror of the socket table
  * built from responses and STATUS events (§6.7) and the host's send credit per socket (§7).
  */
 import { type Logger, pino } from 'pino';
-import { Link, type LinkParams } from '../link/index.js';
+import { Link, type LinkParams, openPcieChannel, PcieRingChannel } from '../link/index.js';
+import type { MessageChannel } from '../link/channel.js';
 import {
   type Addr,
   type AnyCommand,
@@ -70,9 +72,15 @@ export interface Violation {
 
 export class ClientDownError extends Error {}
 
+/** How the kit reaches the device: a link over a byte stream with this framing, or the PCIe rings. */
+export type Carrier = Framing | 'pcie';
+
 export class KitClient {
-  readonly tap: TamperTransport;
-  link!: Link;
+  /** The wire tap; absent on PCIe (rings, not frames: nothing to tamper with at the link level). */
+  readonly tap: TamperTransport | undefined;
+  link!: MessageChannel;
+  /** PCIe: the register window of the current rings (reopened by every start()). */
+  private pcieWindow: { close(): Promise<void> } | undefined;
   params!: LinkParams;
   readonly events: AnyEvent[] = [];
   readonly violations: Violation[] = [];
@@ -84,6 +92,13 @@ export class KitClient {
   /** Seq of the last event seen in the current epoch (undefined until the first HELLO). */
   lastSeq: number | undefined;
   lastMessageAt = Date.now();
+  /** PCIe: ring resets seen (a device reset, §10.4). */
+  ringResets = 0;
+
+  /** PCIe: RESET interrupts the kit's rings saw and acknowledged (they clear IRQ_STATUS as a host must). */
+  get resetInterrupts(): number {
+    return this.link instanceof PcieRingChannel ? this.link.pcie.resetInterrupts : 0;
+  }
   /** ERROR_RESPONSEs / responses that matched no pending tag. */
   readonly strayAnswers: Buffer[] = [];
   private nextTag = 1;
@@ -105,14 +120,34 @@ export class KitClient {
   private down: Error | undefined;
   private readonly log: Logger;
 
+  /** `transport` for serial/tcp framing; `pcieUrl` for the PCIe rings. */
   constructor(
-    transport: Transport,
-    readonly framing: Framing,
+    transport: Transport | undefined,
+    readonly framing: Carrier,
     readonly timeoutMs: number,
     logger?: Logger,
+    private readonly pcieUrl?: string,
   ) {
-    this.tap = new TamperTransport(transport, framing);
+    if (framing === 'pcie') {
+      if (!pcieUrl) throw new TypeError('KitClient on PCIe needs the pcie: URL');
+      this.tap = undefined;
+    } else {
+      if (!transport) throw new TypeError(`KitClient with ${framing} framing needs a transport`);
+      this.tap = new TamperTransport(transport, framing);
+    }
     this.log = logger ?? pino({ level: 'silent' });
+  }
+
+  /** The Link itself (serial/TCP), for tests of the link layer. */
+  get frameLink(): Link {
+    if (!(this.link instanceof Link)) throw new ClientDownError('this test needs a link layer; PCIe has none (§10)');
+    return this.link;
+  }
+
+  /** The tap, for tests that need the link layer (never run on PCIe: the runner marks them not applicable). */
+  get wire(): TamperTransport {
+    if (!this.tap) throw new ClientDownError('this test needs a link layer; PCIe has none (§10)');
+    return this.tap;
   }
 
   get isDown(): boolean {
@@ -122,10 +157,11 @@ export class KitClient {
   /** Starts a (new) link over the tap. */
   async start(syncTimeoutMs: number): Promise<LinkParams> {
     this.down = undefined;
+    if (!this.tap) return this.startRings(syncTimeoutMs);
     const bitRate = serialBaud(this.tap.inner);
     this.link = new Link(this.tap, {
       role: 'host',
-      framing: this.framing,
+      framing: this.framing as Framing, // a tap exists only for the byte-stream framings
       syncTimeoutMs,
       closeTransport: false,
       logger: this.log,
@@ -133,16 +169,7 @@ export class KitClient {
       ...(bitRate > 0 ? { bitRate } : {}),
     });
     const link = this.link;
-    link.on('message', (bytes) => {
-      if (this.link === link) this.onMessage(bytes);
-    });
-    link.on('down', (err) => {
-      if (this.link === link) this.fail(err);
-    });
-    link.on('reset', () => {
-      if (this.link === link)
-        this.fail(new ClientDownError('the device restarted the link (SYNC with a new nonce)'));
-    });
+    this.listen(link);
     try {
       this.params = await link.start();
     } catch (err) {
@@ -152,10 +179,53 @@ export class KitClient {
     return this.params;
   }
 
+  /** PCIe: a new register window and ring channel for every start (a restart is a new host, §10.4). */
+  private async startRings(startTimeoutMs: number): Promise<LinkParams> {
+    await this.pcieWindow?.close().catch(() => undefined);
+    this.pcieWindow = undefined;
+    const { window, channel } = await openPcieChannel(this.pcieUrl!, {
+      name: 'conformance',
+      logger: this.log,
+      startTimeoutMs,
+    });
+    this.pcieWindow = window;
+    this.link = channel;
+    this.listen(channel);
+    try {
+      this.params = await channel.start();
+    } catch (err) {
+      await channel.close();
+      throw err;
+    }
+    return this.params;
+  }
+
+  private listen(link: MessageChannel): void {
+    link.on('message', (bytes) => {
+      if (this.link === link) this.onMessage(bytes);
+    });
+    link.on('down', (err) => {
+      if (this.link === link) this.fail(err);
+    });
+    link.on('reset', () => {
+      if (this.link !== link) return;
+      if (this.framing === 'pcie') {
+        // A device reset on PCIe always shows as a ring reset (rings zeroed, new epoch, §10.4); the rings stay up
+        // and what the device sends next (BOOT) arrives. The reset tests expect it; anything else fails on the
+        // events that do not come.
+        this.ringResets++;
+        this.wakeAll();
+        return;
+      }
+      this.fail(new ClientDownError('the device restarted the link (SYNC with a new nonce)'));
+    });
+  }
+
   async close(): Promise<void> {
     this.fail(new ClientDownError('client closed'));
     await this.link?.close();
-    await this.tap.close().catch(() => undefined);
+    await this.tap?.close().catch(() => undefined);
+    await this.pcieWindow?.close().catch(() => undefined);
   }
 
   /** Closes the current link (not the transport); a later start() makes a new incarnation. */

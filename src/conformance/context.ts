@@ -21,7 +21,7 @@ import {
   StatusCode,
   type StatusCodeName,
 } from '../protocol/index.js';
-import { type Exchange, type KitClient, TimeoutError } from './client.js';
+import { type Carrier, type Exchange, type KitClient, TimeoutError } from './client.js';
 import { describeBytes, hexId, socketStatusName, statusName } from './format.js';
 import type { Endpoint, Peers } from './peers.js';
 import { fail, type FailureDetail, notApplicable } from './types.js';
@@ -69,7 +69,7 @@ export class TestContext {
     this.family = isIPv6(peers.host) ? 6 : 4;
   }
 
-  get framing(): 'serial' | 'tcp' {
+  get framing(): Carrier {
     return this.client.framing;
   }
 

@@ -13,7 +13,7 @@ import {
 } from '../protocol/index.js';
 import { createTransport, parseDeviceUrl, type Transport } from '../transport/index.js';
 import { allCases } from './catalogue.js';
-import { ClientDownError, KitClient, TimeoutError } from './client.js';
+import { type Carrier, ClientDownError, KitClient, TimeoutError } from './client.js';
 import { capsNames, ALL_HOST_CAPS } from './cases/handshake.js';
 import { type ContextOptions, type DeviceInfo, TestContext } from './context.js';
 import { Peers } from './peers.js';
@@ -28,7 +28,10 @@ import {
 } from './types.js';
 
 export interface ConformanceOptions {
-  /** Device URL: tcp://host:port, serial:///dev/ttyUSB0?baud=921600, rfc2217://host:port. */
+  /**
+   * Device URL: tcp://host:port, serial:///dev/ttyUSB0?baud=921600, rfc2217://host:port,
+   * pcie:///dev/xdma0_user?events=/dev/xdma0_events_0 (the rings: link-layer tests are not applicable).
+   */
   url?: string;
   /** Or an open (or openable) transport to the device; give `framing` ('tcp' default; 'serial' for COBS + ARQ). */
   transport?: Transport;
@@ -90,7 +93,7 @@ class Session {
 
   constructor(
     private readonly opts: ConformanceOptions,
-    readonly framing: Framing,
+    readonly framing: Carrier,
     readonly description: string,
     private readonly log: Logger,
     private readonly ctxOptions: ContextOptions,
@@ -103,7 +106,11 @@ class Session {
 
   /** Opens (or reopens) the transport, starts the link and HELLO. */
   async connect(first: boolean): Promise<void> {
-    if (!this.transport?.isOpen) {
+    if (this.framing === 'pcie') {
+      // The rings reopen on every start (a new host, §10.4); there is no byte stream to keep.
+      this.client ??= new KitClient(undefined, 'pcie', this.timeout(), this.log, this.opts.url);
+      if (!first) await this.client.stopLink();
+    } else if (!this.transport?.isOpen) {
       if (this.opts.transport) {
         if (!first && !this.opts.transport.isOpen) throw new Error('the transport to the device is closed');
         this.transport = this.opts.transport;
@@ -173,7 +180,7 @@ class Session {
 export async function runConformance(opts: ConformanceOptions): Promise<ConformanceReport> {
   const started = Date.now();
   const log = (opts.logger ?? pino({ level: 'silent' })).child({ component: 'conformance' });
-  let framing: Framing;
+  let framing: Carrier;
   let description: string;
   let urlHost: string | undefined;
   if (opts.transport) {
@@ -184,12 +191,17 @@ export async function runConformance(opts: ConformanceOptions): Promise<Conforma
   } else {
     if (!opts.url) throw new TypeError('runConformance needs { url } or { transport }');
     const parsed = parseDeviceUrl(opts.url);
-    if (parsed.kind !== 'tcp' && parsed.kind !== 'serial' && parsed.kind !== 'rfc2217') {
+    if (
+      parsed.kind !== 'tcp' &&
+      parsed.kind !== 'serial' &&
+      parsed.kind !== 'rfc2217' &&
+      parsed.kind !== 'pcie'
+    ) {
       throw new TypeError(
-        `runConformance opens tcp:, serial: and rfc2217: URLs; for '${parsed.kind}:' pass { transport } (the CLI does this for sim:)`,
+        `runConformance opens tcp:, serial:, rfc2217: and pcie: URLs; for '${parsed.kind}:' pass { transport } (the CLI does this for sim:)`,
       );
     }
-    framing = parsed.kind === 'tcp' ? 'tcp' : 'serial';
+    framing = parsed.kind === 'tcp' ? 'tcp' : parsed.kind === 'pcie' ? 'pcie' : 'serial';
     if (parsed.kind === 'tcp') urlHost = parsed.host;
     description = opts.url;
   }
@@ -256,10 +268,13 @@ export async function runConformance(opts: ConformanceOptions): Promise<Conforma
         ms: 0,
       };
       const missing = (c.requires ?? []).filter((cap: CapabilityName) => !session.ctx.has(cap));
-      if (c.framing === 'serial' && framing !== 'serial') {
+      if (c.framing === 'serial' && framing === 'tcp') {
         result.outcome = 'n/a';
         result.message =
           'serial links only: the TCP shim runs the link with ARQ off, nothing to corrupt or lose (§3, §4.4)';
+      } else if (c.framing !== undefined && framing === 'pcie') {
+        result.outcome = 'n/a';
+        result.message = 'link layer only: PCIe carries messages in rings, without frames or a link (§10)';
       } else if (missing.length) {
         result.outcome = 'n/a';
         result.message = `the device does not advertise ${missing.join(', ')} (§14)`;
@@ -293,8 +308,8 @@ export async function runConformance(opts: ConformanceOptions): Promise<Conforma
               log.debug({ err, test: c.id }, 'test threw');
             }
           }
-          session.client.tap.setWriteHook(undefined);
-          session.client.tap.setReadHook(undefined);
+          session.client.tap?.setWriteHook(undefined);
+          session.client.tap?.setReadHook(undefined);
           const groupEnds = c.group === undefined || cases[index + 1]?.group !== c.group;
           if (!session.client.isDown) await session.ctx.closeAll(3000, groupEnds).catch(() => undefined);
         }

@@ -24,8 +24,11 @@ export interface ConformanceCase {
   readonly section: string;
   /** Capabilities the device must advertise; otherwise the test is not applicable. */
   readonly requires?: readonly CapabilityName[];
-  /** 'serial': only over a serial link with ARQ (corruption and loss tests). */
-  readonly framing?: 'serial';
+  /**
+   * 'serial': only over a serial link with ARQ (corruption and loss tests); 'link': over any link layer (serial or
+   * TCP shim: frames to tamper with), not over the PCIe rings.
+   */
+  readonly framing?: 'serial' | 'link';
   /** Tests of one group share sockets (kept open until the group's last test has run). */
   readonly group?: string;
   /** Wall-clock limit (ms); default 20000. */
@@ -55,7 +58,7 @@ export interface DeviceSummary {
   firmware: string;
   sendQueueSize: number;
   recvQueueSize: number;
-  link: { framing: 'serial' | 'tcp'; arq: boolean; window: number; maxPayload: number };
+  link: { framing: 'serial' | 'tcp' | 'pcie'; arq: boolean; window: number; maxPayload: number };
 }
 
 export interface ConformanceReport {

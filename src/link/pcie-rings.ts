@@ -83,6 +83,8 @@ export interface PcieRingCounters {
   pollPasses: number;
   heartbeatPasses: number;
   /** Interrupt passes that found nothing to do. */
+  /** Passes that found IRQ_STATUS.RESET raised (and cleared it, RW1C): the device announced a reset. */
+  resetInterrupts: number;
   spuriousInterrupts: number;
   /** Times the command ring was found full with messages waiting (the sender waited). */
   ringFull: number;
@@ -169,6 +171,7 @@ export class PcieRingChannel extends EventEmitter<LinkEvents> implements Message
     interruptPasses: 0,
     pollPasses: 0,
     heartbeatPasses: 0,
+    resetInterrupts: 0,
     spuriousInterrupts: 0,
     ringFull: 0,
     tornDescriptors: 0,
@@ -585,6 +588,7 @@ export class PcieRingChannel extends EventEmitter<LinkEvents> implements Message
       if (this.w.hasEvents) {
         raised = this.w.read32(Register.IRQ_STATUS);
         if (raised !== 0) this.w.write32(Register.IRQ_STATUS, raised); // RW1C, before draining (§10.3)
+        if ((raised & IrqBit.RESET) !== 0) this.pcie.resetInterrupts++;
       }
       if (!this.checkDevice(raised, reason)) return;
       const before = this.counters.framesReceived + this.counters.framesSent;

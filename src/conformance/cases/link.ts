@@ -51,10 +51,10 @@ function onceHostFrame(
   act: (f: Frame, wire: Buffer) => 'drop' | Buffer,
 ): { hit: () => Frame | undefined } {
   let hit: Frame | undefined;
-  ctx.client.tap.setWriteHook((f, wire) => {
+  ctx.client.wire.setWriteHook((f, wire) => {
     if (hit || f.type !== FrameType.MSG || tagOfFrame(f) !== tag()) return 'pass';
     hit = f;
-    ctx.client.tap.setWriteHook(undefined);
+    ctx.client.wire.setWriteHook(undefined);
     return act(f, wire);
   });
   return { hit: () => hit };
@@ -66,10 +66,10 @@ function onceDeviceFrame(
   act: (f: Frame, wire: Buffer) => 'drop' | Buffer,
 ): { hit: () => Frame | undefined } {
   let hit: Frame | undefined;
-  ctx.client.tap.setReadHook((f, wire) => {
+  ctx.client.wire.setReadHook((f, wire) => {
     if (hit || f.type !== FrameType.MSG || tagOfFrame(f) !== tag()) return 'pass';
     hit = f;
-    ctx.client.tap.setReadHook(undefined);
+    ctx.client.wire.setReadHook(undefined);
     return act(f, wire);
   });
   return { hit: () => hit };
@@ -102,7 +102,7 @@ function hostGapCase(kind: 'corrupt' | 'drop'): ConformanceCase {
       const hook = onceHostFrame(
         ctx,
         () => tagA,
-        (f) => (kind === 'corrupt' ? c.tap.corruptWire(f) : 'drop'),
+        (f) => (kind === 'corrupt' ? c.wire.corruptWire(f) : 'drop'),
       );
       const order: string[] = [];
       tagA = c.peekTag();
@@ -123,13 +123,13 @@ function hostGapCase(kind: 'corrupt' | 'drop'): ConformanceCase {
         order.join('') === 'AB',
         `the answers came in the order ${order.join('')}: messages are delivered in order (§4.3)`,
       );
-      const naks = framesSince(c.tap.fromDevice, t0, FrameType.NAK).filter((s) => s.frame.ack === lost.seq);
+      const naks = framesSince(c.wire.fromDevice, t0, FrameType.NAK).filter((s) => s.frame.ack === lost.seq);
       if (naks.length === 0) {
         fail(
           `no NAK(ack = ${lost.seq}) from the device after MSG seq ${lost.seq} was ${kind === 'corrupt' ? 'corrupted' : 'lost'} and seq ${(lost.seq + 1) & 0xffff} arrived (§4.3: a gap is NAKed)`,
           {
             expected: `NAK with ack ${lost.seq}`,
-            received: `device frames: ${describeFrames(c.tap.fromDevice, t0)}`,
+            received: `device frames: ${describeFrames(c.wire.fromDevice, t0)}`,
           },
         );
       }
@@ -156,7 +156,7 @@ function deviceGapCase(kind: 'corrupt' | 'drop'): ConformanceCase {
       const hook = onceDeviceFrame(
         ctx,
         () => tagA,
-        (f) => (kind === 'corrupt' ? c.tap.corruptWire(f) : 'drop'),
+        (f) => (kind === 'corrupt' ? c.wire.corruptWire(f) : 'drop'),
       );
       tagA = c.peekTag();
       const pa = ctx.req('PING', pingBody('answer-A'), LINK_TIMEOUT);
@@ -166,14 +166,14 @@ function deviceGapCase(kind: 'corrupt' | 'drop'): ConformanceCase {
       checkPing(ctx, b, 'answer-B');
       const lost = hook.hit();
       check(lost !== undefined, "the device's answer frame was never seen (kit error)");
-      const again = c.tap.fromDevice.filter(
+      const again = c.wire.fromDevice.filter(
         (s) => s.at >= t0 && s.frame.type === FrameType.MSG && s.frame.seq === lost.seq,
       );
       check(
         again.length >= 2,
         `the device did not retransmit MSG seq ${lost.seq} (§4.3: on a NAK, retransmit every frame from ack on)`,
         {
-          received: `device frames: ${describeFrames(c.tap.fromDevice, t0)}`,
+          received: `device frames: ${describeFrames(c.wire.fromDevice, t0)}`,
         },
       );
     },
@@ -218,10 +218,10 @@ export const linkCases: ConformanceCase[] = [
       const c = ctx.client;
       let wire: Buffer | undefined;
       let tag = -1;
-      c.tap.setWriteHook((f, w) => {
+      c.wire.setWriteHook((f, w) => {
         if (f.type === FrameType.MSG && tagOfFrame(f) === tag) {
           wire = Buffer.from(w);
-          c.tap.setWriteHook(undefined);
+          c.wire.setWriteHook(undefined);
         }
         return 'pass';
       });
@@ -233,7 +233,7 @@ export const linkCases: ConformanceCase[] = [
       const t0 = Date.now();
       const marks = c.violations.length;
       const strays = c.strayAnswers.length;
-      c.tap.inject(wire);
+      c.wire.inject(wire);
       await c.wake(400);
       await c.quiet(100, 1500);
       const dup = c.violations.slice(marks).filter((v) => v.kind === 'answer');
@@ -247,12 +247,12 @@ export const linkCases: ConformanceCase[] = [
           received: dup[0]?.message ?? 'a second answer',
         },
       );
-      const acks = framesSince(c.tap.fromDevice, t0, FrameType.ACK);
+      const acks = framesSince(c.wire.fromDevice, t0, FrameType.ACK);
       check(
         acks.length > 0,
         'no ACK from the device after a duplicate frame (§4.3: a duplicate is answered with an ACK at once)',
         {
-          received: `device frames: ${describeFrames(c.tap.fromDevice, t0)}`,
+          received: `device frames: ${describeFrames(c.wire.fromDevice, t0)}`,
         },
       );
     },
@@ -262,6 +262,7 @@ export const linkCases: ConformanceCase[] = [
     title:
       'garbage, truncated, oversize, bad-CRC, wrong-version, unknown-type and length-mismatch frames are discarded; the link carries on',
     section: '§2.4, §2.5, §3',
+    framing: 'link',
     timeoutMs: 30_000,
     async run(ctx) {
       const c = ctx.client;
@@ -276,7 +277,7 @@ export const linkCases: ConformanceCase[] = [
         flags: 0,
         payload: Buffer.from([0x02, 0, 0x99, 0x99]),
       };
-      const whole = c.tap.wireOf(proto);
+      const whole = c.wire.wireOf(proto);
       const lengthMismatch = Buffer.from(encodeFrame(proto));
       lengthMismatch.writeUInt16LE(5, 8);
       lengthMismatch.writeUInt32LE(
@@ -285,10 +286,10 @@ export const linkCases: ConformanceCase[] = [
       );
       // Frames every framing must discard (§2.4 step 3; over TCP a bad record is discarded alone, §3).
       const injections: Array<[string, Buffer]> = [
-        ['a frame with a bad CRC', c.tap.corruptWire(proto)],
-        ['a frame of version 2 (valid CRC)', c.tap.wireOfRaw(patchedFrame(proto, 0, 2))],
-        ['a frame of unknown type 0x7F (valid CRC)', c.tap.wireOfRaw(patchedFrame(proto, 3, 0x7f))],
-        ['a frame whose length field disagrees with its size (valid CRC)', c.tap.wireOfRaw(lengthMismatch)],
+        ['a frame with a bad CRC', c.wire.corruptWire(proto)],
+        ['a frame of version 2 (valid CRC)', c.wire.wireOfRaw(patchedFrame(proto, 0, 2))],
+        ['a frame of unknown type 0x7F (valid CRC)', c.wire.wireOfRaw(patchedFrame(proto, 3, 0x7f))],
+        ['a frame whose length field disagrees with its size (valid CRC)', c.wire.wireOfRaw(lengthMismatch)],
       ];
       if (ctx.framing === 'serial') {
         injections.push(
@@ -303,7 +304,7 @@ export const linkCases: ConformanceCase[] = [
         );
       }
       for (const [what, bytes] of injections) {
-        c.tap.inject(bytes);
+        c.wire.inject(bytes);
         const ex = await ctx.req('PING', pingBody(`after ${what}`), LINK_TIMEOUT).catch((err: Error) => {
           fail(
             `after injecting ${what} the device stopped answering: ${err.message} (§2.4: discard and resynchronise at the next delimiter)`,
@@ -349,7 +350,7 @@ export const linkCases: ConformanceCase[] = [
         fail(
           `the device never retransmitted its lost answer: ${err.message} (§4.3: retransmission on timeout)`,
           {
-            received: `device frames: ${describeFrames(c.tap.fromDevice, t0)}`,
+            received: `device frames: ${describeFrames(c.wire.fromDevice, t0)}`,
           },
         );
       });
@@ -366,10 +367,11 @@ export const linkCases: ConformanceCase[] = [
     id: 'link.heartbeat',
     title: 'a HEARTBEAT is answered with an ACK',
     section: '§4.5, §4.4',
+    framing: 'link',
     async run(ctx) {
       const c = ctx.client;
       await c.quiet(50, 1000);
-      const lastAck = [...c.tap.fromHost]
+      const lastAck = [...c.wire.fromHost]
         .reverse()
         .find((s) => s.frame.type !== FrameType.SYNC && s.frame.type !== FrameType.SYNC_ACK);
       const ack = c.params.arq ? (lastAck?.frame.ack ?? 0) : 0;
@@ -382,14 +384,14 @@ export const linkCases: ConformanceCase[] = [
         payload: Buffer.alloc(0),
       };
       const t0 = Date.now();
-      c.tap.inject(c.tap.wireOf(hb));
+      c.wire.inject(c.wire.wireOf(hb));
       await c
-        .until(() => framesSince(c.tap.fromDevice, t0, FrameType.ACK).length > 0, 1500, 'ACK')
+        .until(() => framesSince(c.wire.fromDevice, t0, FrameType.ACK).length > 0, 1500, 'ACK')
         .catch(() =>
           fail('no ACK within 1.5 s of a HEARTBEAT (§4.5: the receiver answers with an ACK)', {
-            sent: hexOf(c.tap.wireOf(hb)),
+            sent: hexOf(c.wire.wireOf(hb)),
             expected: 'an ACK frame',
-            received: `device frames: ${describeFrames(c.tap.fromDevice, t0)}`,
+            received: `device frames: ${describeFrames(c.wire.fromDevice, t0)}`,
           }),
         );
     },
@@ -398,22 +400,23 @@ export const linkCases: ConformanceCase[] = [
     id: 'link.sync-repeat',
     title: 'a repeated SYNC (same nonce) is answered with the same SYNC_ACK and changes nothing',
     section: '§4.2',
+    framing: 'link',
     async run(ctx) {
       const c = ctx.client;
-      const sync = c.tap.lastHostSync;
+      const sync = c.wire.lastHostSync;
       check(sync !== undefined, 'the kit saw no SYNC of its own (kit error)');
       const t0 = Date.now();
       const resets = c.link.counters.resets;
-      c.tap.inject(c.tap.wireOf(sync));
+      c.wire.inject(c.wire.wireOf(sync));
       await c
-        .until(() => framesSince(c.tap.fromDevice, t0, FrameType.SYNC_ACK).length > 0, 1500, 'SYNC_ACK')
+        .until(() => framesSince(c.wire.fromDevice, t0, FrameType.SYNC_ACK).length > 0, 1500, 'SYNC_ACK')
         .catch(() =>
           fail('no SYNC_ACK within 1.5 s of a repeated SYNC (§4.2 step 2: send the same SYNC_ACK again)'),
         );
-      const ack = framesSince(c.tap.fromDevice, t0, FrameType.SYNC_ACK)[0]!.frame.payload;
+      const ack = framesSince(c.wire.fromDevice, t0, FrameType.SYNC_ACK)[0]!.frame.payload;
       check(
         Buffer.from(ack).readUInt32LE(0) === c.params.peerNonce &&
-          Buffer.from(ack).readUInt32LE(4) === c.link.nonce,
+          Buffer.from(ack).readUInt32LE(4) === c.frameLink.nonce,
         `the SYNC_ACK to a repeated SYNC carries nonce 0x${Buffer.from(ack).readUInt32LE(0).toString(16)} / peerNonce 0x${Buffer.from(ack).readUInt32LE(4).toString(16)}; expected the device's own and ours (§4.2)`,
       );
       const ex = await ctx.req('PING', pingBody('after-sync'), LINK_TIMEOUT);

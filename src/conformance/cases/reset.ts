@@ -56,8 +56,20 @@ export const resetCases: ConformanceCase[] = [
       await ctx.ok('REG_WRITE', { offset: Register.SCRATCH, value: 0x1234abcd }, '§9.2');
       const oldEpoch = c.epoch;
       const from = c.events.length;
-      const ex = await ctx.req('RESET', { magic: Limits.resetMagic });
-      ctx.expect(ex, 'OK', 'RESET with the magic value', '§5.8.1 RESET');
+      const resetsBefore = c.ringResets;
+      const irqResetsBefore = c.resetInterrupts;
+      const ex = await c.request('RESET', { magic: Limits.resetMagic }).catch((err: unknown) => {
+        // On PCIe the answer may be lost in the reset; the new epoch is the completion (§5.8.1, §10.4).
+        if (ctx.framing === 'pcie' && err instanceof TimeoutError && c.ringResets > resetsBefore) return undefined;
+        if (err instanceof TimeoutError) {
+          fail(`${err.message}: every command gets exactly one response (§5.3)`, {
+            expected: 'a RESET response',
+            received: 'nothing',
+          });
+        }
+        throw err;
+      });
+      if (ex) ctx.expect(ex, 'OK', 'RESET with the magic value', '§5.8.1 RESET');
       let boot: EventMessage<'BOOT'>;
       try {
         boot = await c.waitEvent<EventMessage<'BOOT'>>(
@@ -91,7 +103,7 @@ export const resetCases: ConformanceCase[] = [
         d,
       );
       const between = c.events
-        .slice(ex.eventIndex, c.events.indexOf(boot))
+        .slice(ex?.eventIndex ?? from, c.events.indexOf(boot))
         .filter((e) => e.name === 'STATUS');
       check(
         between.length === 0,
@@ -167,11 +179,19 @@ export const resetCases: ConformanceCase[] = [
       }
       const scratch = (await ctx.regRead(Register.SCRATCH))[0]!;
       check(scratch === 0, `SCRATCH reads ${hex32(scratch)} after RESET, expected 0 (§9.1)`);
-      const irq = (await ctx.regRead(Register.IRQ_STATUS))[0]!;
-      check(
-        (irq & IrqBit.RESET) !== 0,
-        `IRQ_STATUS reads ${hex32(irq)} after RESET: the RESET bit must be set (§9.1)`,
-      );
+      if (ctx.framing === 'pcie') {
+        // The kit's own rings are the host here: they acknowledge interrupts (RW1C) as they service them.
+        check(
+          c.resetInterrupts > irqResetsBefore,
+          'no RESET interrupt after RESET: IRQ_STATUS.RESET is raised whatever IRQ_MASK holds (§10.4)',
+        );
+      } else {
+        const irq = (await ctx.regRead(Register.IRQ_STATUS))[0]!;
+        check(
+          (irq & IrqBit.RESET) !== 0,
+          `IRQ_STATUS reads ${hex32(irq)} after RESET: the RESET bit must be set (§9.1)`,
+        );
+      }
       const evSeq = await ctx.regReadAt(Register.EVENT_SEQ);
       check(
         evSeq.value === evSeq.seqAtAnswer,
