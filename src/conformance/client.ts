@@ -140,7 +140,8 @@ export class KitClient {
 
   /** The Link itself (serial/TCP), for tests of the link layer. */
   get frameLink(): Link {
-    if (!(this.link instanceof Link)) throw new ClientDownError('this test needs a link layer; PCIe has none (§10)');
+    if (!(this.link instanceof Link))
+      throw new ClientDownError('this test needs a link layer; PCIe has none (§10)');
     return this.link;
   }
 

@@ -229,7 +229,8 @@ export const handshakeCases: ConformanceCase[] = [
         check(ctx.has('ARQ'), 'a device on a serial line must offer ARQ (§14 ARQ, §4.3)');
         check(ctx.client.params.arq, 'the serial link agreed arq = 0; it is 1 if either side asks (§4.1)');
       }
-      if (ctx.framing === 'pcie') check(ctx.has('PCIE_RINGS'), 'a device on PCIe must advertise PCIE_RINGS (§10)');
+      if (ctx.framing === 'pcie')
+        check(ctx.has('PCIE_RINGS'), 'a device on PCIe must advertise PCIE_RINGS (§10)');
       check(ctx.has('TCP') || ctx.has('UDP'), 'the device offers neither TCP nor UDP sockets (§14)');
     },
   },

@@ -60,7 +60,8 @@ export const resetCases: ConformanceCase[] = [
       const irqResetsBefore = c.resetInterrupts;
       const ex = await c.request('RESET', { magic: Limits.resetMagic }).catch((err: unknown) => {
         // On PCIe the answer may be lost in the reset; the new epoch is the completion (§5.8.1, §10.4).
-        if (ctx.framing === 'pcie' && err instanceof TimeoutError && c.ringResets > resetsBefore) return undefined;
+        if (ctx.framing === 'pcie' && err instanceof TimeoutError && c.ringResets > resetsBefore)
+          return undefined;
         if (err instanceof TimeoutError) {
           fail(`${err.message}: every command gets exactly one response (§5.3)`, {
             expected: 'a RESET response',
