@@ -72,3 +72,10 @@ export {
   type PcieRingCounters,
   type PcieRingOptions,
 } from './pcie-rings.js';
+export {
+  MAX_COUNTER,
+  REPLAY_WINDOW,
+  type SecureRejection,
+  SecureSession,
+  type SecureSessionOptions,
+} from './secure-session.js';
