@@ -1042,8 +1042,9 @@ export class Link extends EventEmitter<LinkEvents> implements MessageChannel {
       return this.refuse(frame, 'plain');
     }
     const next = this.nextSession;
+    const ordered = this.agreed?.arq === false; // ARQ off: a reliable, ordered transport (§12.3)
     if (next !== undefined) {
-      const verdict = next.open(frame);
+      const verdict = next.open(frame, ordered);
       if (verdict === 'ok') {
         this.counters.secureFramesReceived++;
         this.activate(next); // the device has switched: so do we
@@ -1058,7 +1059,7 @@ export class Link extends EventEmitter<LinkEvents> implements MessageChannel {
       this.counters.ignoredFrames++;
       return false;
     }
-    const verdict = rx.open(frame);
+    const verdict = rx.open(frame, ordered);
     if (verdict !== 'ok') return this.refuse(frame, verdict);
     this.counters.secureFramesReceived++;
     return true;

@@ -81,15 +81,18 @@ export class SecureSession {
 
   /**
    * Checks a received SECURE frame: the MAC first (constant time), then the counter against the replay
-   * window. Only an accepted frame moves the window. Returns 'ok' or why it was refused.
+   * window. Only an accepted frame moves the window. Returns 'ok' or why it was refused. `ordered`: the
+   * transport keeps order and nothing is retransmitted (ARQ off), so the window is 0 wide: only a counter above
+   * the highest is honest, anything else is replayed ('replay') or reordered ('old').
    */
-  open(frame: Frame): 'ok' | SecureRejection {
+  open(frame: Frame, ordered = false): 'ok' | SecureRejection {
     const counter = frame.counter;
     const mac = frame.mac;
     if (counter === undefined || mac?.length !== Limits.secureMacSize) return 'mac';
     const expected = frameMac(this.rxKey, frame, counter, this.scratch);
     if (!timingSafeEqual(expected, mac)) return 'mac';
-    const verdict = this.check(counter);
+    let verdict = this.check(counter);
+    if (ordered && verdict === 'ok' && counter <= this.highest) verdict = 'old';
     if (verdict === 'ok') this.accept(counter);
     return verdict;
   }

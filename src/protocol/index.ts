@@ -10,3 +10,4 @@ export * from './serial-framing.js';
 export * from './tcp-framing.js';
 export * from './ring.js';
 export * from './secure.js';
+export * from './secure-keys.js';
