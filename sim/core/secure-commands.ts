@@ -32,7 +32,8 @@ export function secureInit(
   const key = core.opts.secureKeys.get(body.keyId);
   if (!key) {
     core.log.warn({ channel: r.channel, keyId: body.keyId }, 'SECURE_INIT with an unknown keyId');
-    return r.fail('E_AUTH');
+    r.fail('E_AUTH');
+    return;
   }
   const hostNonce = Buffer.from(body.hostNonce);
   const deviceNonce = core.opts.random(SECURE_NONCE_SIZE);
@@ -47,12 +48,16 @@ export function secureFinish(
 ): void {
   const ch = core.channel(r.channel);
   const hs = ch.handshake;
-  if (!hs) return r.fail('E_BAD_STATE');
+  if (!hs) {
+    r.fail('E_BAD_STATE');
+    return;
+  }
   ch.handshake = undefined; // one SECURE_FINISH per SECURE_INIT
   const expected = hostProof(hs.key, hs.hostNonce, hs.deviceNonce, r.channel);
   if (body.hostProof.length !== expected.length || !timingSafeEqual(expected, body.hostProof)) {
     core.log.warn({ channel: r.channel }, 'SECURE_FINISH with a wrong hostProof');
-    return r.fail('E_AUTH');
+    r.fail('E_AUTH');
+    return;
   }
   r.ok({});
   ch.secure = true;
