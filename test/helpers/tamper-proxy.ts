@@ -55,7 +55,7 @@ export class TamperProxy {
   }
 
   private pipe(dir: Direction, from: net.Socket, to: net.Socket): void {
-    let pending = Buffer.alloc(0);
+    let pending: Buffer = Buffer.alloc(0);
     from.on('data', (chunk: Buffer) => {
       pending = pending.length ? Buffer.concat([pending, chunk]) : chunk;
       const out: Buffer[] = [];

@@ -8,7 +8,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import type net from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type OffloadDevice, openDevice } from '../../src/index.js';
-import { SecureSession } from '../../src/link/index.js';
+import { type LinkCounters, SecureSession } from '../../src/link/index.js';
 import {
   command,
   encodeMessage,
@@ -16,7 +16,6 @@ import {
   type Frame,
   FrameFlag,
   FrameType,
-  type LinkCounters,
 } from '../../src/protocol/index.js';
 import { type Simulator, startSimulator } from '../../sim/index.js';
 import { type Direction, flipBit, frameOf, recordOf, TamperProxy } from '../helpers/tamper-proxy.js';
