@@ -9,14 +9,7 @@ import type net from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type OffloadDevice, openDevice } from '../../src/index.js';
 import { type LinkCounters, SecureSession } from '../../src/link/index.js';
-import {
-  command,
-  encodeMessage,
-  event,
-  type Frame,
-  FrameFlag,
-  FrameType,
-} from '../../src/protocol/index.js';
+import { command, encodeMessage, event, type Frame, FrameFlag, FrameType } from '../../src/protocol/index.js';
 import { type Simulator, startSimulator } from '../../sim/index.js';
 import { type Direction, flipBit, frameOf, recordOf, TamperProxy } from '../helpers/tamper-proxy.js';
 import { nativeServer, pattern, sha256, waitFor } from '../driver/paths.js';
