@@ -1087,8 +1087,7 @@ export class Link extends EventEmitter<LinkEvents> implements MessageChannel {
     this.counters.payloadBytesReceived += payload.length;
     const message = Buffer.from(payload.buffer, payload.byteOffset, payload.byteLength);
     // Host switch-over: the SECURE_FINISH response is the last plain frame we accept.
-    if (this.switchOn !== undefined && this.switchOn(message))
-      this.activate(this.nextSession as SecureSession);
+    if (this.switchOn?.(message)) this.activate(this.nextSession as SecureSession);
     this.emit('message', message);
   }
 
