@@ -33,7 +33,7 @@ function mbps(bytes: number, ms: number): number {
 }
 
 /** A sink / source server on 127.0.0.1. */
-async function peerServer(): Promise<{ port: number; close(): Promise<void>; server: net.Server }> {
+export async function peerServer(): Promise<{ port: number; close(): Promise<void>; server: net.Server }> {
   const server = net.createServer((s) => {
     s.on('error', () => undefined);
     s.once('data', (first: Buffer) => {
@@ -119,7 +119,7 @@ async function nativeThroughput(port: number, bytes: number): Promise<{ up: numb
   return { up, down };
 }
 
-async function driverThroughput(
+export async function driverThroughput(
   dev: OffloadDevice,
   port: number,
   bytes: number,
@@ -142,7 +142,9 @@ async function driverThroughput(
   return { up, down };
 }
 
-function spawnSim(args: string[]): Promise<{ url: string; child: ChildProcess; stop(): Promise<void> }> {
+export function spawnSim(
+  args: string[],
+): Promise<{ url: string; child: ChildProcess; stop(): Promise<void> }> {
   const child = spawn(
     process.execPath,
     ['--import', 'tsx', join(ROOT, 'sim', 'main.ts'), ...args, '--log-level', 'warn'],
@@ -173,7 +175,7 @@ function spawnSim(args: string[]): Promise<{ url: string; child: ChildProcess; s
   });
 }
 
-async function commandsPerSecond(
+export async function commandsPerSecond(
   dev: OffloadDevice,
   kind: 'PING' | 'GETOPT',
   total: number,

@@ -10,6 +10,7 @@ const MODULES: [string, string][] = [
   ['codec.ts', 'benchCodec'],
   ['link.ts', 'benchLink'],
   ['driver.ts', 'benchDriver'],
+  ['secure.ts', 'benchSecure'],
   ['reference-device.ts', 'benchReferenceDevice'],
 ];
 

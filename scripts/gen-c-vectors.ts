@@ -70,6 +70,26 @@ interface MessageVector {
     fields: Record<string, unknown>;
   };
 }
+interface SecureVector {
+  name: string;
+  kind: 'handshake' | 'frame' | 'reject' | 'replay';
+  keyHex?: string;
+  keyId?: number;
+  channel?: number;
+  hostNonceHex?: string;
+  deviceNonceHex?: string;
+  deviceProofHex?: string;
+  hostProofHex?: string;
+  kH2dHex?: string;
+  kD2hHex?: string;
+  counter?: string;
+  frameHex?: string;
+  macHex?: string;
+  acceptedBeforeHex?: string;
+  verdict?: string;
+  ordered?: boolean;
+  counters?: { counter: string; verdict: string }[];
+}
 interface NegativeVector {
   name: string;
   layer: 'cobs' | 'frame' | 'wire' | 'message';
@@ -373,6 +393,56 @@ export function generateCVectors(vectorsDir: string): string {
     `const vec_negative_t vec_negative[${Math.max(neg.length, 1)}] = {\n${negRows.map((r) => `  ${r},`).join('\n') || '  {0}'}\n};`,
   );
   tables.push(count('vec_negative_count', neg.length));
+
+  const sec = load<SecureVector>(vectorsDir, 'secure.json');
+  const VERDICT: Record<string, string> = {
+    ok: 'OFFLOAD_OK',
+    mac: 'OFFLOAD_SECURE_BAD_MAC',
+    replay: 'OFFLOAD_SECURE_REPLAY',
+    old: 'OFFLOAD_SECURE_TOO_OLD',
+    plain: 'OFFLOAD_SECURE_NOT_SECURE',
+  };
+  const SKIND: Record<string, string> = {
+    handshake: 'VEC_SECURE_HANDSHAKE',
+    frame: 'VEC_SECURE_FRAME',
+    reject: 'VEC_SECURE_REJECT',
+    replay: 'VEC_SECURE_REPLAY',
+  };
+  const u64 = (text: string | undefined, where: string) => {
+    const v = BigInt(text ?? '0');
+    if (v < 0n || v > 0xffffffffffffffffn) throw new Error(`gen-c-vectors: ${where}: counter out of range`);
+    return `UINT64_C(0x${v.toString(16)})`;
+  };
+  const verdict = (v: string | undefined, where: string) => {
+    const c = VERDICT[v ?? 'ok'];
+    if (!c) throw new Error(`gen-c-vectors: ${where}: verdict ${v}`);
+    return c;
+  };
+  const opt = (h: string | undefined, where: string, size?: number) => {
+    if (h === undefined) return 'NULL';
+    const b = hexBytes(h, where);
+    if (size !== undefined && b.length !== size)
+      throw new Error(`gen-c-vectors: ${where}: ${b.length} bytes, not ${size}`);
+    return e.bytes(b);
+  };
+  const secRows = sec.map((v, i) => {
+    const kind = SKIND[v.kind];
+    if (!kind) throw new Error(`gen-c-vectors: ${v.name}: kind ${v.kind}`);
+    const fr = v.frameHex === undefined ? undefined : hexBytes(v.frameHex, v.name);
+    const before = v.acceptedBeforeHex === undefined ? undefined : hexBytes(v.acceptedBeforeHex, v.name);
+    let counters = 'NULL';
+    const list = v.counters ?? [];
+    if (list.length > 0) {
+      counters = `sc${i}`;
+      const rows = list.map((c) => `  {${u64(c.counter, v.name)}, ${verdict(c.verdict, v.name)}},`);
+      e.decls.push(`static const vec_counter_t ${counters}[${list.length}] = {\n${rows.join('\n')}\n};`);
+    }
+    return `{${cString(v.name)}, ${kind}, ${opt(v.keyHex, `${v.name}.keyHex`, 32)}, ${int(v.keyId ?? 0, 0xffffffff, v.name)}u, ${int(v.channel ?? 0, 0xff, v.name)}u, ${opt(v.hostNonceHex, v.name, 16)}, ${opt(v.deviceNonceHex, v.name, 16)}, ${opt(v.deviceProofHex, v.name, 16)}, ${opt(v.hostProofHex, v.name, 16)}, ${opt(v.kH2dHex, v.name, 32)}, ${opt(v.kD2hHex, v.name, 32)}, ${u64(v.counter, v.name)}, ${fr ? e.bytes(fr) : 'NULL'}, ${fr?.length ?? 0}, ${opt(v.macHex, v.name, 16)}, ${before ? e.bytes(before) : 'NULL'}, ${before?.length ?? 0}, ${verdict(v.verdict, v.name)}, ${v.ordered ? 1 : 0}, ${counters}, ${list.length}}`;
+  });
+  tables.push(
+    `const vec_secure_t vec_secure[${Math.max(sec.length, 1)}] = {\n${secRows.map((r) => `  ${r},`).join('\n') || '  {0}'}\n};`,
+  );
+  tables.push(count('vec_secure_count', sec.length));
 
   return [
     '/* GENERATED from the firmware-protocol/vectors JSON files by scripts/gen-c-vectors.ts (npm run gen) — do not edit. */',

@@ -26,6 +26,7 @@ import {
   SocketStatus,
   StatusCode,
 } from '../src/protocol/index.js';
+import { deriveSessionKeys, deviceProof, frameMac, hostProof } from '../src/protocol/secure.js';
 import { ROOT } from './definition.js';
 
 const OUT = join(ROOT, 'firmware-protocol', 'vectors');
@@ -538,6 +539,216 @@ function crcVectors() {
   ];
 }
 
+/**
+ * Secure execution (PROTOCOL.md §12): the handshake (proofs, session keys), sealed frames with their MAC, frames a
+ * receiver must refuse (altered MAC or payload with a valid CRC, wrong key, replayed or too old counter) and the
+ * replay window's verdicts on a sequence of counters. Verdicts: ok | mac | replay | old.
+ */
+function secureVectors() {
+  const seq = (n: number, start: number) =>
+    Buffer.from(Array.from({ length: n }, (_, i) => (start + i) & 0xff));
+  const K = seq(32, 0);
+  const hostNonce = seq(16, 0xa0);
+  const deviceNonce = seq(16, 0xb0);
+  const handshake = (name: string, doc: string, key: Buffer, hn: Buffer, dn: Buffer, channel: number) => {
+    const keys = deriveSessionKeys(key, hn, dn);
+    return {
+      name,
+      doc,
+      kind: 'handshake',
+      keyHex: hex(key),
+      keyId: 1,
+      channel,
+      hostNonceHex: hex(hn),
+      deviceNonceHex: hex(dn),
+      deviceProofHex: hex(deviceProof(key, hn, dn, channel)),
+      hostProofHex: hex(hostProof(key, hn, dn, channel)),
+      kH2dHex: hex(keys.h2d),
+      kD2hHex: hex(keys.d2h),
+    };
+  };
+  const keys = deriveSessionKeys(K, hostNonce, deviceNonce);
+  const seal = (key: Buffer, f: Omit<Frame, 'flags'>, counter: bigint): Buffer => {
+    const frame: Frame = { ...f, flags: FrameFlag.SECURE, counter };
+    frame.mac = frameMac(key, frame, counter);
+    return encodeFrame(frame);
+  };
+  const frame = (
+    name: string,
+    doc: string,
+    direction: 'h2d' | 'd2h',
+    f: Omit<Frame, 'flags'>,
+    counter: bigint,
+  ) => {
+    const key = direction === 'h2d' ? keys.h2d : keys.d2h;
+    const bytes = seal(key, f, counter);
+    return {
+      name,
+      doc,
+      kind: 'frame',
+      direction,
+      keyHex: hex(key),
+      counter: counter.toString(),
+      frameHex: hex(bytes),
+      macHex: hex(bytes.subarray(bytes.length - 20, bytes.length - 4)),
+      verdict: 'ok',
+    };
+  };
+  const withCrc = (b: Buffer) => {
+    b.writeUInt32LE(crc32(b.subarray(0, b.length - 4)), b.length - 4);
+    return b;
+  };
+  const msg = (payload: Buffer, seq: number, ack: number) => ({
+    channel: 1,
+    type: FrameType.MSG,
+    seq,
+    ack,
+    payload,
+  });
+  const ping = encodeMessage({
+    kind: 'command',
+    name: 'PING',
+    tag: 3,
+    body: { payload: Buffer.from([1, 2]) },
+  });
+  const pingOk = encodeMessage({
+    kind: 'response',
+    name: 'PING',
+    tag: 3,
+    status: 0,
+    body: { payload: Buffer.from([1, 2]) },
+  } as Message);
+  const pingFrame = seal(keys.h2d, msg(ping, 2, 1), 1n);
+  const reject = (
+    name: string,
+    doc: string,
+    key: Buffer,
+    bytes: Buffer,
+    verdict: string,
+    before?: Buffer,
+  ) => ({
+    name,
+    doc,
+    kind: 'reject',
+    keyHex: hex(key),
+    ...(before ? { acceptedBeforeHex: hex(before) } : {}),
+    frameHex: hex(bytes),
+    verdict,
+  });
+  const altered = (at: number, mask: number) => {
+    const b = Buffer.from(pingFrame);
+    b[at]! ^= mask;
+    return withCrc(b); // the CRC is made valid again: only the MAC can tell
+  };
+  const badMac = altered(pingFrame.length - 5, 0x01); // last MAC byte
+  const badPayload = altered(18 + 4, 0x80); // first PING data byte
+  const badHeader = altered(6, 0x01); // ack
+  const plain = encodeFrame({ ...msg(ping, 2, 1), flags: 0 });
+  const counters = (name: string, doc: string, ordered: boolean, list: [number | bigint, string][]) => ({
+    name,
+    doc,
+    kind: 'replay',
+    ordered,
+    counters: list.map(([c, verdict]) => ({ counter: c.toString(), verdict })),
+  });
+  return [
+    handshake('handshake_spec', 'PROTOCOL.md §12.2 test vector (channel 1)', K, hostNonce, deviceNonce, 1),
+    handshake(
+      'handshake_channel_0',
+      'another key and nonces, channel 0',
+      seq(32, 0x40),
+      seq(16, 0x10),
+      seq(16, 0xf0),
+      0,
+    ),
+    frame(
+      'ping_h2d',
+      'PROTOCOL.md §12.3 example: PING {01 02}, tag 3, seq 2, ack 1, counter 1',
+      'h2d',
+      msg(ping, 2, 1),
+      1n,
+    ),
+    frame('ping_response_d2h', 'the PING response, device to host, counter 1', 'd2h', msg(pingOk, 1, 3), 1n),
+    frame(
+      'ack_h2d',
+      'an ACK (no payload) is sealed too: counter 2',
+      'h2d',
+      { channel: 1, type: FrameType.ACK, seq: 0, ack: 2, payload: Buffer.alloc(0) },
+      2n,
+    ),
+    frame(
+      'large_counter_d2h',
+      'counter 0x0123456789ABCDEF (u64 little-endian)',
+      'd2h',
+      msg(pingOk, 7, 9),
+      0x0123456789abcdefn,
+    ),
+    reject(
+      'reject_mac_altered',
+      'ping_h2d with the last MAC byte flipped (CRC valid)',
+      keys.h2d,
+      badMac,
+      'mac',
+    ),
+    reject(
+      'reject_payload_altered',
+      'ping_h2d with a payload bit flipped (CRC valid)',
+      keys.h2d,
+      badPayload,
+      'mac',
+    ),
+    reject('reject_header_altered', 'ping_h2d with its ack changed (CRC valid)', keys.h2d, badHeader, 'mac'),
+    reject(
+      'reject_wrong_key',
+      'ping_h2d checked with K_d2h: a frame is valid in one direction only',
+      keys.d2h,
+      pingFrame,
+      'mac',
+    ),
+    reject('reject_replayed', 'ping_h2d received a second time', keys.h2d, pingFrame, 'replay', pingFrame),
+    reject(
+      'reject_counter_zero',
+      'a correctly sealed frame with counter 0 (counters start at 1)',
+      keys.h2d,
+      seal(keys.h2d, msg(ping, 2, 1), 0n),
+      'old',
+    ),
+    reject('reject_plain', 'the same PING without SECURE on a secure channel', keys.h2d, plain, 'plain'),
+    counters('window_arq', '64-frame window (ARQ on): highest - 63 is the oldest accepted', false, [
+      [1, 'ok'],
+      [1, 'replay'],
+      [100, 'ok'],
+      [37, 'ok'],
+      [37, 'replay'],
+      [36, 'old'],
+      [99, 'ok'],
+      [50, 'ok'],
+      [100, 'replay'],
+      [0, 'old'],
+      [1000, 'ok'],
+      [936, 'old'],
+      [937, 'ok'],
+      [937, 'replay'],
+      [1001, 'ok'],
+      [937, 'old'],
+      [938, 'ok'],
+    ]),
+    counters('window_ordered', 'ARQ off (ordered transport): only counters above the highest', true, [
+      [1, 'ok'],
+      [3, 'ok'],
+      [2, 'old'],
+      [3, 'replay'],
+      [4, 'ok'],
+    ]),
+    counters('window_top', 'the last counter 2^64 - 1 is accepted once', false, [
+      [0xfffffffffffffffen, 'ok'],
+      [0xffffffffffffffffn, 'ok'],
+      [0xffffffffffffffffn, 'replay'],
+      [0xfffffffffffffffen, 'replay'],
+    ]),
+  ];
+}
+
 const write = (file: string, data: unknown) => {
   writeFileSync(join(OUT, file), `${JSON.stringify(data, null, 2)}\n`);
   console.log(`wrote firmware-protocol/vectors/${file}`);
@@ -547,3 +758,4 @@ write('cobs.json', cobsVectors());
 write('frames.json', frameVectors());
 write('messages.json', messageVectors());
 write('negative.json', negativeVectors());
+write('secure.json', secureVectors());

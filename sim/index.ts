@@ -31,3 +31,4 @@ export {
 export { HostBackend, type HostBackendOptions, mapNodeError } from './network/host-backend.js';
 export { VirtualNetwork, type VirtualNetworkOptions } from './network/virtual-backend.js';
 export { buildSimCommand, standardVirtualNetwork, VIRTUAL_PEERS } from './main.js';
+export { KeyFileError, loadKeyFile, parseKeyFile } from './keys.js';

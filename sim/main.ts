@@ -14,6 +14,7 @@ import { fileURLToPath } from 'node:url';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { pino, type Logger } from 'pino';
 import type { SimulatorFaults } from './faults.js';
+import { loadKeyFile } from './keys.js';
 import { VirtualNetwork } from './network/virtual-backend.js';
 import { type Simulator, type SimulatorOptions, startSimulator } from './server.js';
 
@@ -53,6 +54,8 @@ export interface SimCommandOptions {
   dropEventRate?: number;
   delayEventsMs?: number;
   resetAfterMs?: number;
+  /** Provisioned secure-execution keys (sim/keys.ts format); given: SECURE is advertised. */
+  keys?: string;
 }
 
 /** Maps parsed command-line options to startSimulator options (exported for tests and the CLI). */
@@ -71,6 +74,7 @@ export function simOptionsFromCli(o: SimCommandOptions, logger: Logger): Simulat
   if (o.sendQueue !== undefined) opts.sendQueueSize = o.sendQueue;
   if (o.recvQueue !== undefined) opts.recvQueueSize = o.recvQueue;
   if (o.maxPayload !== undefined) opts.maxPayload = o.maxPayload;
+  if (o.keys !== undefined) opts.secureKeys = loadKeyFile(o.keys);
   return opts;
 }
 
@@ -154,6 +158,10 @@ export function buildSimCommand(io: SimCommandIo = {}): Command {
       '--delay-events-ms <ms>',
       'fault: delay every event message',
       int('--delay-events-ms', 0, 600_000),
+    )
+    .option(
+      '--keys <file>',
+      'provisioned secure-execution keys: JSON {"1":"<64 hex>"} or lines "keyId hex"; advertises SECURE',
     )
     .option(
       '--reset-after-ms <ms>',

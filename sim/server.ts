@@ -22,6 +22,7 @@ import { type Logger, pino } from 'pino';
 import { type BootReasonName, decodeSync, FrameType } from '../src/protocol/index.js';
 import { isLinkError, LinkErrorCode } from '../src/link/errors.js';
 import { Link, type LinkFraming, type LinkParams } from '../src/link/link.js';
+import { SecureSession } from '../src/link/secure-session.js';
 import { FaultTransport } from '../src/transport/fault.js';
 import { createTransportPair } from '../src/transport/pair.js';
 import { SerialTransport } from '../src/transport/serial.js';
@@ -82,6 +83,11 @@ export interface DeviceOptions {
   maxPayload?: number;
   /** Deliberate protocol defects (conformance kit self-test). */
   defects?: Partial<DefectModes>;
+  /**
+   * Provisioned secure-execution keys, keyId → 32 bytes (PROTOCOL.md §12.1; see sim/keys.ts for the file format).
+   * Given: the board advertises SECURE.
+   */
+  secureKeys?: ReadonlyMap<number, Uint8Array>;
   /** Any other DeviceCore option (clock and logger excepted). */
   core?: Partial<Omit<DeviceCoreOptions, 'now' | 'logger'>>;
   /** Log level of the default logger: quiet ('silent') unless given. Ignored when `logger` is given. */
@@ -117,6 +123,11 @@ export interface SimulatorStats {
     retransmits: number;
     messagesReceived: number;
     messagesSent: number;
+    /** Secure frames refused (§12.3), by kind: MAC wrong, replayed, below the window, plain on a secure link. */
+    secureBadMac: number;
+    secureReplays: number;
+    secureTooOld: number;
+    securePlainDropped: number;
   };
 }
 
@@ -146,6 +157,10 @@ export interface Simulator extends SimulatedDevice {
 export interface InProcessDevice extends SimulatedDevice {
   /** The host side: open (open() resolves at once); run a host Link (framing 'tcp') over it. */
   readonly transport: Transport;
+}
+
+function addLinkCounters(sum: SimulatorStats['link'], c: Link['counters']): void {
+  for (const k of Object.keys(sum) as (keyof SimulatorStats['link'])[]) sum[k] += c[k];
 }
 
 function isValidSync(payload: Uint8Array): boolean {
@@ -179,12 +194,16 @@ class Board implements SimulatedDevice {
   private resetTimerAt: number | null = null;
   private pendingResetReason: BootReasonName = 'WATCHDOG';
   private closed = false;
-  private readonly linkTotals = {
+  private readonly linkTotals: SimulatorStats['link'] = {
     framingErrors: 0,
     crcErrors: 0,
     retransmits: 0,
     messagesReceived: 0,
     messagesSent: 0,
+    secureBadMac: 0,
+    secureReplays: 0,
+    secureTooOld: 0,
+    securePlainDropped: 0,
   };
   private counts = { connections: 0, resets: 0, peerResets: 0 };
 
@@ -219,10 +238,16 @@ class Board implements SimulatedDevice {
     if (opts.backlogMax !== undefined) coreOpts.backlogMax = opts.backlogMax;
     if (opts.maxPayload !== undefined) coreOpts.maxPayload = opts.maxPayload;
     if (opts.defects) coreOpts.defects = opts.defects;
+    if (opts.secureKeys) coreOpts.secureKeys = opts.secureKeys;
     this.core = new DeviceCore(coreOpts);
     this.output = new OutputFaults(this.faults, (ch, bytes) => this.deliver(ch, bytes), this.log);
     this.core.onOutput((ch, bytes) => this.output.push(ch, bytes));
     this.core.onNetworkAction((action) => this.backend.perform(action));
+    // The SECURE_FINISH response is queued on the channel's link: it is the last plain frame (§12.3).
+    this.core.onSecureSession((ch, keys) => {
+      const link = this.owners.get(ch);
+      if (link instanceof Link) link.secureAfterQueued(SecureSession.forDevice(keys));
+    });
     this.backend.onEvent((ev) => {
       if (this.closed) return;
       this.corked(() => this.core.handleNetworkEvent(ev));
@@ -243,14 +268,7 @@ class Board implements SimulatedDevice {
   /** Link counters summed over retired and live links. */
   private linkCounters(): SimulatorStats['link'] {
     const sum = { ...this.linkTotals };
-    for (const l of this.links) {
-      const c = l.counters;
-      sum.framingErrors += c.framingErrors;
-      sum.crcErrors += c.crcErrors;
-      sum.retransmits += c.retransmits;
-      sum.messagesReceived += c.messagesReceived;
-      sum.messagesSent += c.messagesSent;
-    }
+    for (const l of this.links) addLinkCounters(sum, l.counters);
     return sum;
   }
 
@@ -371,14 +389,7 @@ class Board implements SimulatedDevice {
       this.output.forget(channel);
     }
     this.retirers.delete(link);
-    if (this.links.delete(link)) {
-      const c = link.counters;
-      this.linkTotals.framingErrors += c.framingErrors;
-      this.linkTotals.crcErrors += c.crcErrors;
-      this.linkTotals.retransmits += c.retransmits;
-      this.linkTotals.messagesReceived += c.messagesReceived;
-      this.linkTotals.messagesSent += c.messagesSent;
-    }
+    if (this.links.delete(link)) addLinkCounters(this.linkTotals, link.counters);
     return link.close();
   }
 

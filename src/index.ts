@@ -13,9 +13,10 @@
  *   await dev.close();
  */
 import type { Logger } from 'pino';
-import { Device, type DeviceOptions } from './device/index.js';
+import { Device, type DeviceOptions, type SecureOptions } from './device/index.js';
 import { Link, type LinkFraming, type LinkOptions, openPcieChannel } from './link/index.js';
 import type { MessageChannel } from './link/channel.js';
+import { secureFromUrl } from './secure-url.js';
 import { OffloadDevice, type SocketDefaults } from './sockets/index.js';
 import {
   createTransport,
@@ -56,6 +57,12 @@ export interface OpenDeviceOptions {
   sim?: Record<string, unknown>;
   /** Socket defaults: receive window per stream socket, datagram window, listen backlog. */
   sockets?: Partial<SocketDefaults>;
+  /**
+   * Secure execution (PROTOCOL.md §12): the key-based handshake after HELLO, then every frame authenticated.
+   * A wrong key or unknown keyId rejects with E_OFFLOAD_AUTH. Also from the URL: `?keyId=N` with the key in
+   * OFFLOAD_KEY or OFFLOAD_KEY_FILE (src/secure-url.ts). Not on pcie: URLs.
+   */
+  secure?: SecureOptions;
 }
 
 const SIM_NUMERIC_PARAMS = ['slots', 'sendQueueSize', 'recvQueueSize', 'maxPayload', 'backlogMax'] as const;
@@ -87,7 +94,12 @@ function simOptionsFromUrl(url: SimUrl, base: Record<string, unknown>): Record<s
  * transport's error (E_OFFLOAD_PORT_NOT_FOUND, E_OFFLOAD_CONNECT_REFUSED, E_OFFLOAD_BAD_URL ...).
  */
 export async function openDevice(target: string | OpenDeviceOptions): Promise<OffloadDevice> {
-  const opts: OpenDeviceOptions = typeof target === 'string' ? { url: target } : target;
+  const opts: OpenDeviceOptions = { ...(typeof target === 'string' ? { url: target } : target) };
+  if (opts.url) {
+    const fromUrl = secureFromUrl(opts.url);
+    opts.url = fromUrl.url;
+    if (fromUrl.secure && !opts.secure) opts.secure = fromUrl.secure;
+  }
   if (!opts.transport && opts.url && parseDeviceUrl(opts.url).kind === 'pcie') return openPcieDevice(opts);
   let transport: Transport;
   let framing: LinkFraming = opts.framing ?? 'tcp';
@@ -158,6 +170,7 @@ async function finishOpen(
   if (opts.requestTimeoutMs !== undefined) devOpts.requestTimeoutMs = opts.requestTimeoutMs;
   if (opts.maxInFlight !== undefined) devOpts.maxInFlight = opts.maxInFlight;
   if (channelNumber !== undefined) devOpts.channel = channelNumber;
+  if (opts.secure) devOpts.secure = opts.secure;
   const device = new Device(channel, devOpts);
   await device.open();
   const devInit: ConstructorParameters<typeof OffloadDevice>[2] = { simulator };
@@ -198,6 +211,7 @@ export {
   type DeviceResetInfo,
   type DeviceSnapshot,
   DeviceStatusError,
+  type SecureOptions,
   type RegisterRef,
   statusToCode,
 } from './device/index.js';

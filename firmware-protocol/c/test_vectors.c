@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "offload_codec.h"
+#include "offload_secure.h"
 #include "vectors_data.h"
 
 static int vector_failed; /* failures within the current vector */
@@ -667,6 +668,106 @@ static void robustness(long iterations) {
   }
 }
 
+/* ---- Secure execution (secure.json) ------------------------------------------------------------------------- */
+
+/* SHA-256 / HMAC / HKDF against the published test vectors (FIPS 180-2 "abc", RFC 4231 case 2, RFC 5869 case 1):
+ * checked once, before the protocol vectors, so that a broken primitive is named as such. */
+static void test_primitives(void) {
+  static const uint8_t abc_sha[32] = {0xba, 0x78, 0x16, 0xbf, 0x8f, 0x01, 0xcf, 0xea, 0x41, 0x41, 0x40,
+                                      0xde, 0x5d, 0xae, 0x22, 0x23, 0xb0, 0x03, 0x61, 0xa3, 0x96, 0x17,
+                                      0x7a, 0x9c, 0xb4, 0x10, 0xff, 0x61, 0xf2, 0x00, 0x15, 0xad};
+  static const uint8_t jefe_mac[32] = {0x5b, 0xdc, 0xc1, 0x46, 0xbf, 0x60, 0x75, 0x4e, 0x6a, 0x04, 0x24,
+                                       0x26, 0x08, 0x95, 0x75, 0xc7, 0x5a, 0x00, 0x3f, 0x08, 0x9d, 0x27,
+                                       0x39, 0x83, 0x9d, 0xec, 0x58, 0xb9, 0x64, 0xec, 0x38, 0x43};
+  static const uint8_t okm1[42] = {0x3c, 0xb2, 0x5f, 0x25, 0xfa, 0xac, 0xd5, 0x7a, 0x90, 0x43, 0x4f, 0x64, 0xd0, 0x36,
+                                   0x2f, 0x2a, 0x2d, 0x2d, 0x0a, 0x90, 0xcf, 0x1a, 0x5a, 0x4c, 0x5d, 0xb0, 0x2d, 0x56,
+                                   0xec, 0xc4, 0xc5, 0xbf, 0x34, 0x00, 0x72, 0x08, 0xd5, 0xb8, 0x87, 0x18, 0x58, 0x65};
+  uint8_t out[64], ikm[22], salt[13], info[10];
+  offload_sha256_t s;
+  offload_hmac_t h;
+  size_t i;
+  offload_sha256_init(&s);
+  offload_sha256_update(&s, (const uint8_t *)"abc", 3);
+  offload_sha256_final(&s, out);
+  CHECK("sha256_abc", same(out, 32, abc_sha, 32), "SHA-256(\"abc\") wrong");
+  offload_hmac_init(&h, (const uint8_t *)"Jefe", 4);
+  offload_hmac_update(&h, (const uint8_t *)"what do ya want ", 16);
+  offload_hmac_update(&h, (const uint8_t *)"for nothing?", 12);
+  offload_hmac_final(&h, out);
+  CHECK("hmac_rfc4231_2", same(out, 32, jefe_mac, 32), "HMAC-SHA256 RFC 4231 case 2 wrong");
+  for (i = 0; i < sizeof ikm; i++) ikm[i] = 0x0b;
+  for (i = 0; i < sizeof salt; i++) salt[i] = (uint8_t)i;
+  for (i = 0; i < sizeof info; i++) info[i] = (uint8_t)(0xf0 + i);
+  CHECK("hkdf_rfc5869_1", offload_hkdf_sha256(salt, sizeof salt, ikm, sizeof ikm, info, sizeof info, out, 42) == 0,
+        "HKDF failed");
+  CHECK("hkdf_rfc5869_1", same(out, 42, okm1, 42), "HKDF-SHA256 RFC 5869 case 1 wrong");
+}
+
+static void test_secure(const vec_secure_t *v) {
+  uint8_t a[32], b[32];
+  size_t i, n = 0;
+  int r;
+  offload_frame_t f;
+  offload_secure_rx_t rx;
+  offload_secure_tx_t tx;
+  switch (v->kind) {
+  case VEC_SECURE_HANDSHAKE:
+    offload_secure_proof(v->key, 1, v->host_nonce, v->device_nonce, v->channel, a);
+    CHECK(v->name, same(a, 16, v->device_proof, 16), "deviceProof differs");
+    offload_secure_proof(v->key, 0, v->host_nonce, v->device_nonce, v->channel, a);
+    CHECK(v->name, same(a, 16, v->host_proof, 16), "hostProof differs");
+    offload_secure_derive(v->key, v->host_nonce, v->device_nonce, a, b);
+    CHECK(v->name, same(a, 32, v->k_h2d, 32), "K_h2d differs");
+    CHECK(v->name, same(b, 32, v->k_d2h, 32), "K_d2h differs");
+    break;
+  case VEC_SECURE_FRAME:
+    /* Encode from the decoded fields with the counter before it: the same bytes, the same MAC. */
+    r = offload_frame_decode(v->frame, v->frame_len, OFFLOAD_MAX_PAYLOAD_ABSOLUTE, &f);
+    CHECK(v->name, r == OFFLOAD_OK, "decode: %s", offload_error_name(r));
+    if (r != OFFLOAD_OK) break;
+    CHECK(v->name, f.counter == v->counter, "counter differs");
+    memcpy(tx.key, v->key, 32);
+    tx.last = v->counter - 1u;
+    r = offload_secure_encode(&tx, &f, buf1, sizeof buf1, &n);
+    CHECK(v->name, r == OFFLOAD_OK && same(buf1, n, v->frame, v->frame_len), "encode differs (%s)",
+          offload_error_name(r));
+    CHECK(v->name, n >= 20 && same(buf1 + n - 20, 16, v->mac, 16), "MAC differs");
+    memcpy(rx.key, v->key, 32);
+    rx.window.highest = 0;
+    rx.window.seen = 0;
+    r = offload_secure_verify(&rx, v->frame, v->frame_len, OFFLOAD_MAX_PAYLOAD_ABSOLUTE, 0, &f);
+    CHECK(v->name, r == OFFLOAD_OK, "verify: %x", (unsigned)r);
+    r = offload_secure_verify(&rx, v->frame, v->frame_len, OFFLOAD_MAX_PAYLOAD_ABSOLUTE, 0, &f);
+    CHECK(v->name, r == OFFLOAD_SECURE_REPLAY, "the same frame again: %x, not REPLAY", (unsigned)r);
+    break;
+  case VEC_SECURE_REJECT:
+    memcpy(rx.key, v->key, 32);
+    rx.window.highest = 0;
+    rx.window.seen = 0;
+    if (v->before) {
+      r = offload_secure_verify(&rx, v->before, v->before_len, OFFLOAD_MAX_PAYLOAD_ABSOLUTE, 0, &f);
+      CHECK(v->name, r == OFFLOAD_OK, "the frame accepted first: %x", (unsigned)r);
+    }
+    r = offload_secure_verify(&rx, v->frame, v->frame_len, OFFLOAD_MAX_PAYLOAD_ABSOLUTE, 0, &f);
+    CHECK(v->name, r == v->verdict, "verdict %x, expected %x", (unsigned)r, (unsigned)v->verdict);
+    break;
+  case VEC_SECURE_REPLAY: {
+    offload_replay_t w = {0, 0};
+    for (i = 0; i < v->ncounters; i++) {
+      uint64_t c = v->counters[i].counter;
+      r = offload_replay_check(&w, c);
+      if (r == OFFLOAD_OK && v->ordered && c <= w.highest) r = OFFLOAD_SECURE_TOO_OLD;
+      CHECK(v->name, r == v->counters[i].verdict, "counter #%zu: verdict %x, expected %x", i, (unsigned)r,
+            (unsigned)v->counters[i].verdict);
+      if (r == OFFLOAD_OK) offload_replay_accept(&w, c);
+    }
+    break;
+  }
+  default:
+    fail(v->name, "unknown kind %d", v->kind);
+  }
+}
+
 int main(int argc, char **argv) {
   long iterations = argc > 1 ? strtol(argv[1], NULL, 10) : 300000;
   size_t i, passed = 0, failed = 0;
@@ -682,6 +783,8 @@ int main(int argc, char **argv) {
   RUN(vec_frames, vec_frame_count, test_frame)
   RUN(vec_msgs, vec_msg_count, test_message)
   RUN(vec_negative, vec_negative_count, test_negative)
+  test_primitives();
+  RUN(vec_secure, vec_secure_count, test_secure)
 #undef RUN
   robustness(iterations);
   printf("c-codec robustness: %ld inputs (%ld messages and %ld frames decoded and re-encoded identically, %ld frames "

@@ -9,6 +9,7 @@
 #include <stdint.h>
 
 #include "offload_codec.h"
+#include "offload_secure.h"
 
 typedef struct vec_crc {
   const char *name;
@@ -88,6 +89,36 @@ typedef struct vec_negative {
   int error; /* OFFLOAD_ERR_* */
 } vec_negative_t;
 
+#define VEC_SECURE_HANDSHAKE 1
+#define VEC_SECURE_FRAME 2
+#define VEC_SECURE_REJECT 3
+#define VEC_SECURE_REPLAY 4
+
+typedef struct vec_counter {
+  uint64_t counter;
+  int verdict; /* OFFLOAD_OK / OFFLOAD_SECURE_* */
+} vec_counter_t;
+
+/* Secure execution (secure.json). Pointers a kind does not use are NULL. */
+typedef struct vec_secure {
+  const char *name;
+  int kind;           /* VEC_SECURE_* */
+  const uint8_t *key; /* HANDSHAKE: K; FRAME / REJECT: the direction's session key */
+  uint32_t key_id;
+  uint8_t channel;
+  const uint8_t *host_nonce, *device_nonce, *device_proof, *host_proof, *k_h2d, *k_d2h; /* HANDSHAKE */
+  uint64_t counter;                                                                       /* FRAME */
+  const uint8_t *frame; /* FRAME / REJECT: unencoded frame */
+  size_t frame_len;
+  const uint8_t *mac; /* FRAME */
+  const uint8_t *before; /* REJECT: a frame accepted first (a replay), or NULL */
+  size_t before_len;
+  int verdict; /* FRAME / REJECT */
+  int ordered; /* REPLAY: ARQ off */
+  const vec_counter_t *counters;
+  size_t ncounters;
+} vec_secure_t;
+
 extern const vec_crc_t vec_crc[];
 extern const size_t vec_crc_count;
 extern const vec_cobs_t vec_cobs[];
@@ -98,5 +129,7 @@ extern const vec_msg_t vec_msgs[];
 extern const size_t vec_msg_count;
 extern const vec_negative_t vec_negative[];
 extern const size_t vec_negative_count;
+extern const vec_secure_t vec_secure[];
+extern const size_t vec_secure_count;
 
 #endif /* VECTORS_DATA_H */

@@ -23,6 +23,7 @@ import {
   okResponse,
   Opcode,
   type ResponseBodies,
+  type SessionKeys,
   STATUS_NAME,
   SocketStatus,
   StatusCode,
@@ -40,10 +41,30 @@ export class ChannelState {
   hello = false;
   /** Sequence number of the last event sent on this channel in this epoch. */
   seq = 0;
+  /** A secure session is established (§12): the link authenticates every frame. Egress policy reads it. */
+  secure = false;
+  /** The session ended by a link reset or device reset: only the commands of a new handshake are accepted (§12.3). */
+  locked = false;
+  /** SECURE_INIT answered, SECURE_FINISH awaited. */
+  handshake: SecureHandshake | undefined;
   constructor(
     readonly id: number,
     public maxPayload: number,
   ) {}
+}
+
+/** What SECURE_INIT leaves for SECURE_FINISH. */
+export interface SecureHandshake {
+  key: Buffer;
+  hostNonce: Buffer;
+  deviceNonce: Buffer;
+}
+
+/** Ends the channel's secure session (link or device reset): it stays locked until a new handshake. */
+export function endSecureSession(ch: ChannelState): void {
+  if (ch.secure) ch.locked = true;
+  ch.secure = false;
+  ch.handshake = undefined;
 }
 
 export interface DeviceCounters {
@@ -148,6 +169,8 @@ export class CoreState {
   bootReason: BootReasonName = 'POWER_ON';
   readonly outputs: ((channel: number, message: Buffer) => void)[] = [];
   readonly actionListeners: ((action: NetworkAction) => void)[] = [];
+  /** Told when a handshake completes: the channel's link must switch to these keys after the response. */
+  readonly secureListeners: ((channel: number, keys: SessionKeys) => void)[] = [];
 
   constructor(readonly opts: ResolvedOptions) {
     this.log = opts.logger;
@@ -485,6 +508,7 @@ export class CoreState {
     for (const ch of this.channels.values()) {
       ch.hello = false;
       ch.seq = 0;
+      endSecureSession(ch);
     }
     this.log.info({ reason, epoch: this.epoch }, 'device reset');
     for (const ch of this.channels.values()) {

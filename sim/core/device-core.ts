@@ -19,6 +19,7 @@ import {
   NO_ADDR,
   ProtocolError,
   type ResponseBodies,
+  type SessionKeys,
   type SocketEntry,
   Capability,
   SocketStatus,
@@ -28,7 +29,8 @@ import {
   peekHeader,
 } from '../../src/protocol/index.js';
 import { DEVICE_HANDLERS, isDeviceCommand } from './commands.js';
-import { CoreState, type DeviceCounters, Reply } from './core-state.js';
+import { CoreState, type DeviceCounters, endSecureSession, Reply } from './core-state.js';
+import { LOCKED_ALLOWED, secureFinish, secureInit } from './secure-commands.js';
 import { applyNetworkEvent } from './network-events.js';
 import { type DefectModes, type DeviceCoreOptions, resolveOptions } from './options.js';
 import type { Socket } from './socket.js';
@@ -55,6 +57,20 @@ export class DeviceCore {
   /** Encoded messages to the host, per channel. */
   onOutput(fn: (channel: number, message: Buffer) => void): void {
     this.core.outputs.push(fn);
+  }
+
+  /**
+   * A secure handshake completed on `channel`: its link must seal and verify frames with these keys from the
+   * frame after the SECURE_FINISH response (already handed to onOutput when this is called).
+   */
+  onSecureSession(fn: (channel: number, keys: SessionKeys) => void): void {
+    this.core.secureListeners.push(fn);
+  }
+
+  /** Whether `channel` has a secure session / is locked after one ended (diagnostics, tests). */
+  secureState(channel: number): { secure: boolean; locked: boolean } {
+    const ch = this.core.channels.get(channel);
+    return { secure: ch?.secure ?? false, locked: ch?.locked ?? false };
   }
 
   /** Actions for the network backend. */
@@ -103,12 +119,14 @@ export class DeviceCore {
   /**
    * The link to `channel` is up (synchronised): the channel becomes active and, if nothing was sent on
    * it in this epoch yet, gets BOOT (seq 1) with the last boot reason. Optional: a channel also becomes
-   * active with its first message, without BOOT (HELLO then reports eventSeq 0).
+   * active with its first message, without BOOT (HELLO then reports eventSeq 0). A link (re)start ends the
+   * channel's secure session: it is locked until a new handshake (§12.3).
    */
   channelUp(channel: number): void {
     this.run(() => {
       const ch = this.core.channel(channel);
       ch.active = true;
+      endSecureSession(ch);
       if (ch.seq === 0)
         this.core.emit(channel, 'BOOT', {
           reason: BootReason[this.core.bootReason],
@@ -280,6 +298,15 @@ export class DeviceCore {
       const cap = SCHEMA_BY_NAME.get(msg.name)?.capability;
       if (cap && (core.opts.capabilities & Capability[cap]) === 0) {
         r.fail('E_NOT_SUPPORTED');
+        return;
+      }
+      if (core.channel(channel).locked && !LOCKED_ALLOWED.has(msg.name)) {
+        r.fail('E_AUTH');
+        return;
+      }
+      if (msg.name === 'SECURE_INIT' || msg.name === 'SECURE_FINISH') {
+        if (msg.name === 'SECURE_INIT') secureInit(core, msg.body as never, r as never);
+        else secureFinish(core, msg.body as never, r as never);
         return;
       }
       if (isSocketCommand(msg.name)) {

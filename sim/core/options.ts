@@ -3,6 +3,7 @@
  * identity), the injected clock and logger, and the deliberate defect modes used to prove the
  * conformance kit (issue 9). Defects are off unless a test switches them on through these options.
  */
+import { randomBytes } from 'node:crypto';
 import pino, { type Logger } from 'pino';
 import { Capability, type CapabilityName, Limits } from '../../src/protocol/index.js';
 
@@ -36,7 +37,10 @@ export const NO_DEFECTS: Readonly<DefectModes> = Object.freeze({
 
 export const DEFECT_MODE_NAMES = Object.keys(NO_DEFECTS) as (keyof DefectModes)[];
 
-/** Capabilities DeviceCore implements. CHANNELS, SECURE, EGRESS_POLICY and PCIE_RINGS are not implemented. */
+/**
+ * Capabilities DeviceCore implements unconditionally. SECURE is advertised when keys are provisioned
+ * (`secureKeys`); CHANNELS, EGRESS_POLICY and PCIE_RINGS are not implemented here.
+ */
 export const IMPLEMENTED_CAPABILITIES =
   Capability.TCP |
   Capability.UDP |
@@ -49,7 +53,6 @@ export const IMPLEMENTED_CAPABILITIES =
 export const NOT_IMPLEMENTED_CAPABILITIES: readonly CapabilityName[] = [
   'PCIE_RINGS',
   'CHANNELS',
-  'SECURE',
   'EGRESS_POLICY',
 ];
 
@@ -94,6 +97,13 @@ export interface DeviceCoreOptions {
   closeTimeoutMs?: number;
   /** CONNECT timeoutMs 0 means this (default 30000). */
   connectTimeoutMs?: number;
+  /**
+   * Provisioned pre-shared keys (keyId → 32 bytes), PROTOCOL.md §12.1. Given (even empty): SECURE is
+   * advertised and SECURE_INIT / SECURE_FINISH work (not on PCIe rings, where §12 does not apply).
+   */
+  secureKeys?: ReadonlyMap<number, Uint8Array>;
+  /** Random bytes for handshake nonces (default crypto.randomBytes; tests may fix them). */
+  random?: (size: number) => Buffer;
 }
 
 export interface ResolvedOptions {
@@ -112,6 +122,8 @@ export interface ResolvedOptions {
   statusCoalesceMs: number;
   closeTimeoutMs: number;
   connectTimeoutMs: number;
+  secureKeys: ReadonlyMap<number, Buffer>;
+  random: (size: number) => Buffer;
 }
 
 /** Smallest and largest queue a socket may have (RCVBUF/SNDBUF are clamped into this range). */
@@ -141,6 +153,14 @@ export function resolveOptions(opts: DeviceCoreOptions): ResolvedOptions {
     caps &= IMPLEMENTED_CAPABILITIES;
   }
   if (opts.pcieRings) caps |= Capability.PCIE_RINGS;
+  const secureKeys = new Map<number, Buffer>();
+  for (const [id, key] of opts.secureKeys ?? []) {
+    if (!Number.isInteger(id) || id < 0 || id > 0xffffffff)
+      throw new RangeError(`secure keyId ${id} is not a u32`);
+    if (key.length !== 32) throw new RangeError(`secure key ${id} is ${key.length} bytes, not 32`);
+    secureKeys.set(id, Buffer.from(key));
+  }
+  if (opts.secureKeys && !opts.pcieRings) caps |= Capability.SECURE;
   return {
     slots: intIn('slots', opts.slots, 32, 1, Limits.maxSlots),
     sendQueueSize: intIn('sendQueueSize', opts.sendQueueSize, 64 * 1024, MIN_QUEUE_SIZE, MAX_QUEUE_SIZE),
@@ -163,5 +183,7 @@ export function resolveOptions(opts: DeviceCoreOptions): ResolvedOptions {
     statusCoalesceMs: intIn('statusCoalesceMs', opts.statusCoalesceMs, 5, 0, 60_000),
     closeTimeoutMs: intIn('closeTimeoutMs', opts.closeTimeoutMs, 0, 0, 0x7fffffff),
     connectTimeoutMs: intIn('connectTimeoutMs', opts.connectTimeoutMs, 30_000, 1, 0xffffffff),
+    secureKeys,
+    random: opts.random ?? randomBytes,
   };
 }

@@ -12,6 +12,8 @@ import { pino, type Logger } from 'pino';
 import { openDevice, type OpenDeviceOptions } from '../index.js';
 import { Device } from '../device/index.js';
 import { Link, type LinkFraming, type MessageChannel, openPcieChannel } from '../link/index.js';
+import type { SecureOptions } from '../device/index.js';
+import { secureFromUrl } from '../secure-url.js';
 import { OffloadDevice } from '../sockets/index.js';
 import { createTransport, parseDeviceUrl, type Transport } from '../transport/index.js';
 import { type DeviceCliOptions, deviceUrl } from './options.js';
@@ -42,13 +44,22 @@ export async function openCliDevice(o: DeviceCliOptions, mode: OpenMode = 'use')
   const logger = cliLogger(o);
   const handshakeTimeoutMs = o.timeout ?? 3000;
   try {
-    const parsed = parseDeviceUrl(url);
+    // ?keyId=N: secure execution with the key from OFFLOAD_KEY / OFFLOAD_KEY_FILE (src/secure-url.ts).
+    const { url: plainUrl, secure } = secureFromUrl(url);
+    const parsed = parseDeviceUrl(plainUrl);
     const link: OpenDeviceOptions['link'] = {};
     if (o.channel !== undefined) link.channel = o.channel;
     if (mode === 'use' || parsed.kind === 'sim') {
-      return await openDevice({ url, logger, handshakeTimeoutMs, link, name: url });
+      return await openDevice({
+        url: plainUrl,
+        logger,
+        handshakeTimeoutMs,
+        link,
+        name: url,
+        ...(secure ? { secure } : {}),
+      });
     }
-    return await openAdopting(url, parsed, logger, handshakeTimeoutMs, link);
+    return await openAdopting(plainUrl, parsed, logger, handshakeTimeoutMs, link, secure);
   } catch (err) {
     throw withUrl(err, url);
   }
@@ -61,6 +72,7 @@ async function openAdopting(
   logger: Logger,
   handshakeTimeoutMs: number,
   linkOpts: OpenDeviceOptions['link'],
+  secure: SecureOptions | undefined,
 ): Promise<OffloadDevice> {
   let transport: Transport;
   let link: MessageChannel;
@@ -86,6 +98,7 @@ async function openAdopting(
     handshakeTimeoutMs,
     logger,
     channel: linkOpts?.channel ?? 0,
+    ...(secure ? { secure } : {}),
     onClose: async () => {
       await link.close().catch(() => undefined);
       await transport.close().catch(() => undefined);

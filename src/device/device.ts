@@ -33,6 +33,7 @@ import { DeviceError, DeviceErrorCode, statusError } from './errors.js';
 import { type DeviceInfo, handshake, HOST_CAPS, type HandshakeOptions } from './handshake.js';
 import { type RegisterRef, resolveRegister } from './registers.js';
 import { type RequestCounters, type RequestOptions, RequestTracker, type SentCommand } from './requests.js';
+import { secureHandshake, type SecureOptions } from './secure-handshake.js';
 import { EventSequencer } from './sequencer.js';
 
 export type DeviceState = 'opening' | 'ready' | 'resyncing' | 'down' | 'closed';
@@ -82,6 +83,8 @@ export interface DeviceOptions extends HandshakeOptions {
   channel?: number;
   /** Called on close() after the link stops, e.g. to close the transport or an in-process simulator. */
   onClose?: () => Promise<void> | void;
+  /** Secure execution (§12): after HELLO (and after every link reset or device reset) the secure handshake. */
+  secure?: SecureOptions;
 }
 
 export interface DeviceSnapshot {
@@ -156,6 +159,7 @@ export class Device extends EventEmitter<DeviceEvents> {
   async open(): Promise<DeviceInfo> {
     try {
       const info = await handshake(this.link, this.tracker, this.options, this.log);
+      await this.secureIfAsked(info);
       this.adopt(info);
       this._state = 'ready';
       this.tracker.resume();
@@ -172,6 +176,21 @@ export class Device extends EventEmitter<DeviceEvents> {
       })().catch(() => undefined);
       throw err;
     }
+  }
+
+  /** The secure handshake when the application asked for it; nothing else goes out before it completes. */
+  private async secureIfAsked(info: DeviceInfo): Promise<void> {
+    const secure = this.options.secure;
+    if (!secure) return;
+    await secureHandshake(
+      this.link,
+      this.tracker,
+      secure,
+      info.capabilities,
+      this.log,
+      this.options.handshakeTimeoutMs ?? 5000,
+    );
+    info.secure = true;
   }
 
   private adopt(info: DeviceInfo): void {
@@ -566,12 +585,15 @@ export class Device extends EventEmitter<DeviceEvents> {
         for (let attempt = 1; !info || this.rehandshakeAgain; attempt++) {
           this.rehandshakeAgain = false;
           try {
-            info = await handshake(
+            const hello = await handshake(
               this.link,
               this.tracker,
               { ...this.options, linkAlreadyUp: true },
               this.log,
             );
+            // A link reset or device reset ended the session (the channel is locked): authenticate again.
+            await this.secureIfAsked(hello);
+            info = hello;
           } catch (err) {
             // The HELLO itself was lost to another link reset or a BOOT that overtook it: say HELLO again.
             const code = (err as { code?: string }).code;
@@ -644,7 +666,8 @@ export class Device extends EventEmitter<DeviceEvents> {
   private onLinkDown(err: Error): void {
     if (this._state === 'down' || this._state === 'closed') return;
     const down =
-      err instanceof DeviceError && err.code === DeviceErrorCode.LINK_DOWN
+      err instanceof DeviceError &&
+      (err.code === DeviceErrorCode.LINK_DOWN || err.code === DeviceErrorCode.AUTH)
         ? err
         : new DeviceError(
             DeviceErrorCode.LINK_DOWN,

@@ -30,6 +30,11 @@ export const DeviceErrorCode = {
   NOT_SUPPORTED: 'E_OFFLOAD_NOT_SUPPORTED',
   /** The device answered something the protocol does not allow (wrong message for a tag, ...). */
   PROTOCOL_VIOLATION: 'E_OFFLOAD_PROTOCOL_VIOLATION',
+  /**
+   * Secure execution refused (§12.2): unknown keyId, wrong key (the device's proof does not check, or the device
+   * refused ours), or a device that does not offer SECURE.
+   */
+  AUTH: 'E_OFFLOAD_AUTH',
   /** A register name or offset that does not exist. */
   BAD_REGISTER: 'E_OFFLOAD_BAD_REGISTER',
 } as const;

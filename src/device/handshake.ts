@@ -57,6 +57,8 @@ export interface DeviceInfo {
   firmware: string;
   /** Negotiated link parameters. */
   link: LinkParams;
+  /** Secure execution: every frame on this channel is authenticated (PROTOCOL.md §12). */
+  secure: boolean;
 }
 
 function capabilityNames(bits: number): CapabilityName[] {
@@ -171,6 +173,7 @@ export async function handshake(
     recvQueueSize: b.recvQueueSize,
     firmware: b.firmware,
     link: params,
+    secure: false,
   };
   log.debug({ info }, 'handshake done');
   return info;

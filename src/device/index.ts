@@ -17,6 +17,7 @@ export {
   statusToCode,
 } from './errors.js';
 export { type DeviceInfo, HOST_CAPS, type HandshakeOptions } from './handshake.js';
+export { type SecureOptions, secureHandshake } from './secure-handshake.js';
 export { type RegisterRef, type ResolvedRegister, resolveRegister } from './registers.js';
 export type { RequestCounters, RequestOptions, SentCommand } from './requests.js';
 export { EventSequencer, type SequenceVerdict } from './sequencer.js';

@@ -17,6 +17,7 @@
 import type { EventEmitter } from 'node:events';
 import type { StatusCodeName } from '../protocol/index.js';
 import type { LinkCounters, LinkEvents, LinkParams } from './link.js';
+import type { SecureSession } from './secure-session.js';
 
 /** The events every message channel emits (those of the Link). */
 export type MessageChannelEvents = LinkEvents;
@@ -42,6 +43,11 @@ export interface MessageChannel extends EventEmitter<MessageChannelEvents> {
    * them with REG_READ / REG_WRITE messages.
    */
   readonly registers?: RegisterPort;
+  /** Secure execution (§12), where frames can be sealed (the Link; not the PCIe rings): a session is in force. */
+  readonly isSecure?: boolean;
+  /** Host switch-over (§12.3), see Link.expectSecure. */
+  expectSecure?(session: SecureSession, isSwitch: (message: Buffer) => boolean): void;
+  cancelSecure?(): void;
 }
 
 /** Registers reached directly (aligned 32-bit accesses on the window). */

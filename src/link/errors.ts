@@ -22,6 +22,8 @@ export const LinkErrorCode = {
   PROTOCOL: 'E_OFFLOAD_LINK_PROTOCOL',
   /** A LinkOptions value is out of range. */
   BAD_OPTION: 'E_OFFLOAD_BAD_OPTION',
+  /** A secure session sent 2^64 − 1 frames: it must be replaced by a new handshake, never reuse a counter. */
+  COUNTER_EXHAUSTED: 'E_OFFLOAD_SECURE_COUNTER_EXHAUSTED',
 } as const;
 
 export type LinkErrorCode = (typeof LinkErrorCode)[keyof typeof LinkErrorCode];

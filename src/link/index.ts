@@ -51,6 +51,14 @@
  * **Channels.** Frames carry `channel` (default 0); valid frames of other channels go to
  * `onForeignChannel` and counters.foreignFrames (multiplexing several channels over one transport is for later).
  *
+ * **Secure execution** (PROTOCOL.md §12.3, secure-session.ts). With a SecureSession in force every frame but
+ * SYNC / SYNC_ACK is sealed (flags.SECURE, counter, 16-byte HMAC-SHA256 MAC; a retransmission gets a new counter)
+ * and every received one is verified — MAC in constant time, then the 64-frame replay window (0 wide with ARQ off) —
+ * before any field of it is used; refusals are dropped, logged and counted (secureBadMac, secureReplays,
+ * secureTooOld, securePlainDropped). Switch-over: the device calls secureAfterQueued() right after queueing the
+ * SECURE_FINISH response, the host expectSecure() as it sends SECURE_FINISH. A link reset ends the session. Without
+ * a session the only cost is a test for `undefined` per frame.
+ *
  * Logs: a pino child { link, channel } of `logger` (silent by default). counters: see LinkCounters.
  */
 export {
@@ -72,3 +80,10 @@ export {
   type PcieRingCounters,
   type PcieRingOptions,
 } from './pcie-rings.js';
+export {
+  MAX_COUNTER,
+  REPLAY_WINDOW,
+  type SecureRejection,
+  SecureSession,
+  type SecureSessionOptions,
+} from './secure-session.js';

@@ -4,7 +4,7 @@ import { performance } from 'node:perf_hooks';
 import { type Logger, pino } from 'pino';
 import type { ProtocolError } from '../protocol/errors.js';
 import type { Frame } from '../protocol/frame.js';
-import { FrameType, Limits } from '../protocol/generated.js';
+import { FrameFlag, FrameType, Limits } from '../protocol/generated.js';
 import {
   decodeSync,
   decodeSyncAck,
@@ -24,6 +24,7 @@ import type { TransportError } from '../transport/errors.js';
 import type { Transport } from '../transport/transport.js';
 import type { MessageChannel } from './channel.js';
 import { LinkError, LinkErrorCode } from './errors.js';
+import type { SecureRejection, SecureSession } from './secure-session.js';
 
 /** What both sides agreed at the SYNC exchange. */
 export interface LinkParams {
@@ -153,6 +154,17 @@ export interface LinkCounters {
   foreignFrames: number;
   /** Valid frames ignored: non-SYNC before up, acks outside the window, SYNCs with bad parameters ... */
   ignoredFrames: number;
+  /** Secure execution (§12.3): frames sealed and sent / verified and accepted. */
+  secureFramesSent: number;
+  secureFramesReceived: number;
+  /** Dropped, never acted on: MAC wrong (altered or forged) ... */
+  secureBadMac: number;
+  /** ... counter already seen (a replay) ... */
+  secureReplays: number;
+  /** ... counter below the replay window (or 0) ... */
+  secureTooOld: number;
+  /** ... a plain frame (other than SYNC / SYNC_ACK) on a secure link. */
+  securePlainDropped: number;
 }
 
 type State = 'idle' | 'syncing' | 'up' | 'down' | 'closed';
@@ -260,6 +272,12 @@ export class Link extends EventEmitter<LinkEvents> implements MessageChannel {
     echoes: 0,
     foreignFrames: 0,
     ignoredFrames: 0,
+    secureFramesSent: 0,
+    secureFramesReceived: 0,
+    secureBadMac: 0,
+    secureReplays: 0,
+    secureTooOld: 0,
+    securePlainDropped: 0,
   };
 
   private readonly transport: Transport;
@@ -315,6 +333,18 @@ export class Link extends EventEmitter<LinkEvents> implements MessageChannel {
   private pumpAgain = false;
   /** cork() depth; input processing corks too. While corked, send() queues and the pump waits for uncork(). */
   private corked = 0;
+
+  // Secure execution (all undefined on a plain link, so the plain path only tests for undefined).
+  /** Verifies every received frame (a plain one is dropped). */
+  private rxSession: SecureSession | undefined;
+  /** Seals every frame we send except SYNC / SYNC_ACK. */
+  private txSession: SecureSession | undefined;
+  /** Host, handshake in progress: frames sealed with it are accepted; it replaces rx/tx at the switch. */
+  private nextSession: SecureSession | undefined;
+  /** Host: the delivered message that completes the switch-over (the SECURE_FINISH response). */
+  private switchOn: ((message: Buffer) => boolean) | undefined;
+  /** Device: switch once messagesSent reaches switchAt (the SECURE_FINISH response has been written). */
+  private switchAt = -1;
 
   // Receive side.
   private rcvNext = 0;
@@ -408,6 +438,56 @@ export class Link extends EventEmitter<LinkEvents> implements MessageChannel {
   /** Messages sent and not yet acknowledged (ARQ on). */
   get inFlight(): number {
     return this.unacked.length;
+  }
+
+  /** Every frame (but SYNC / SYNC_ACK) is sealed and must verify: a secure session is in force. */
+  get isSecure(): boolean {
+    return this.rxSession !== undefined;
+  }
+
+  /**
+   * Device side of the switch-over (§12.3): the messages queued so far (the SECURE_FINISH response last) go
+   * out as before; from the moment the last of them is written, our frames are sealed with `session` and
+   * every received frame must verify under it. Replaces any session in force (a rekey).
+   */
+  secureAfterQueued(session: SecureSession): void {
+    this.nextSession = session;
+    this.switchOn = undefined;
+    this.switchAt = this.counters.messagesSent + (this.queue.length - this.queueHead);
+    if (this.counters.messagesSent >= this.switchAt) this.activate(session);
+  }
+
+  /**
+   * Host side of the switch-over (§12.3), called as SECURE_FINISH is sent: frames sealed with `session` are
+   * accepted from now; it is required (and seals ours) from the delivered message for which `isSwitch` is true
+   * (the OK response), or from the first frame that verifies under it.
+   */
+  expectSecure(session: SecureSession, isSwitch: (message: Buffer) => boolean): void {
+    this.nextSession = session;
+    this.switchOn = isSwitch;
+    this.switchAt = -1;
+  }
+
+  /** Abandons a switch-over in progress (the handshake failed); a session already in force stays. */
+  cancelSecure(): void {
+    this.nextSession = undefined;
+    this.switchOn = undefined;
+    this.switchAt = -1;
+  }
+
+  private activate(session: SecureSession): void {
+    this.rxSession = session;
+    this.txSession = session;
+    this.cancelSecure();
+    this.log.info('secure session in force');
+  }
+
+  /** Back to plain frames (a link reset ends the session, §12.3). */
+  private endSecure(): void {
+    if (this.rxSession || this.nextSession) this.log.info('secure session ended');
+    this.rxSession = undefined;
+    this.txSession = undefined;
+    this.cancelSecure();
   }
 
   /**
@@ -592,6 +672,15 @@ export class Link extends EventEmitter<LinkEvents> implements MessageChannel {
     const carriesAck = type !== FrameType.SYNC && type !== FrameType.SYNC_ACK;
     const ack = arq && carriesAck ? this.rcvNext : 0;
     const frame: Frame = { channel: this.channel, type, seq, ack, flags: 0, payload };
+    if (this.txSession !== undefined && carriesAck) {
+      try {
+        this.txSession.seal(frame); // a retransmission gets a new counter and MAC
+      } catch (err) {
+        this.fail(err as LinkError);
+        return false;
+      }
+      this.counters.secureFramesSent++;
+    }
     const batching = batched && this.maxBatchBytes > 0;
     let parts: Buffer[] | undefined;
     let bytes = 0;
@@ -791,6 +880,7 @@ export class Link extends EventEmitter<LinkEvents> implements MessageChannel {
 
   private peerRestarted(params: LinkParams): void {
     this.counters.resets++;
+    this.endSecure();
     const dropped = this.dropQueues();
     this.applyParams(params);
     this.resetSequences();
@@ -909,6 +999,15 @@ export class Link extends EventEmitter<LinkEvents> implements MessageChannel {
       this.counters.ignoredFrames++;
       return;
     }
+    // Secure: verified before any field (ack included) is acted on, before it even counts as a sign of life.
+    if (
+      (this.rxSession !== undefined ||
+        this.nextSession !== undefined ||
+        (frame.flags & FrameFlag.SECURE) !== 0) &&
+      !this.admit(frame)
+    ) {
+      return;
+    }
     this.heard();
     const params = this.agreed as LinkParams;
     if (frame.payload.length > params.maxPayload) {
@@ -935,6 +1034,50 @@ export class Link extends EventEmitter<LinkEvents> implements MessageChannel {
     }
   }
 
+  /** §12.3 receiver: MAC, then replay window; false = drop (counted and logged). */
+  private admit(frame: Frame): boolean {
+    if ((frame.flags & FrameFlag.SECURE) === 0) {
+      // Plain frames: fine on a plain link and (first handshake) until the switch; never once secure.
+      if (this.rxSession === undefined) return true;
+      return this.refuse(frame, 'plain');
+    }
+    const next = this.nextSession;
+    const ordered = this.agreed?.arq === false; // ARQ off: a reliable, ordered transport (§12.3)
+    if (next !== undefined) {
+      const verdict = next.open(frame, ordered);
+      if (verdict === 'ok') {
+        this.counters.secureFramesReceived++;
+        this.activate(next); // the device has switched: so do we
+        return true;
+      }
+      // During a rekey frames under the session in force are still honest.
+      if (this.rxSession === undefined || verdict !== 'mac') return this.refuse(frame, verdict);
+    }
+    const rx = this.rxSession;
+    if (rx === undefined) {
+      // Sealed with a key we do not have: nothing to verify it with.
+      this.counters.ignoredFrames++;
+      return false;
+    }
+    const verdict = rx.open(frame, ordered);
+    if (verdict !== 'ok') return this.refuse(frame, verdict);
+    this.counters.secureFramesReceived++;
+    return true;
+  }
+
+  private refuse(frame: Frame, why: SecureRejection | 'plain'): false {
+    const c = this.counters;
+    if (why === 'mac') c.secureBadMac++;
+    else if (why === 'replay') c.secureReplays++;
+    else if (why === 'old') c.secureTooOld++;
+    else c.securePlainDropped++;
+    this.log.warn(
+      { why, type: frame.type, seq: frame.seq, counter: frame.counter?.toString() },
+      'secure link: frame dropped',
+    );
+    return false;
+  }
+
   private heard(): void {
     this.lastHeard = performance.now();
   }
@@ -942,7 +1085,10 @@ export class Link extends EventEmitter<LinkEvents> implements MessageChannel {
   private deliver(payload: Uint8Array): void {
     this.counters.messagesReceived++;
     this.counters.payloadBytesReceived += payload.length;
-    this.emit('message', Buffer.from(payload.buffer, payload.byteOffset, payload.byteLength));
+    const message = Buffer.from(payload.buffer, payload.byteOffset, payload.byteLength);
+    // Host switch-over: the SECURE_FINISH response is the last plain frame we accept.
+    if (this.switchOn?.(message)) this.activate(this.nextSession as SecureSession);
+    this.emit('message', message);
   }
 
   private onMsgArq(frame: Frame): void {
@@ -1075,6 +1221,10 @@ export class Link extends EventEmitter<LinkEvents> implements MessageChannel {
       } else {
         this.writeFrame(FrameType.MSG, 0, msg, false, true);
       }
+      // Device switch-over: the SECURE_FINISH response was the last plain frame.
+      if (this.switchAt >= 0 && this.counters.messagesSent >= this.switchAt) {
+        this.activate(this.nextSession as SecureSession);
+      }
     }
   }
 
@@ -1179,6 +1329,7 @@ export class Link extends EventEmitter<LinkEvents> implements MessageChannel {
   }
 
   private teardown(): void {
+    this.endSecure();
     this.clearSyncTimers();
     this.stopRto();
     for (const t of [this.ackTimer, this.heartbeatTimer, this.deadTimer]) if (t) clearTimeout(t);

@@ -158,6 +158,13 @@ function newLinkCounters(): LinkCounters {
     echoes: 0,
     foreignFrames: 0,
     ignoredFrames: 0,
+    // No secure execution on the rings (§12 applies to stream transports).
+    secureFramesSent: 0,
+    secureFramesReceived: 0,
+    secureBadMac: 0,
+    secureReplays: 0,
+    secureTooOld: 0,
+    securePlainDropped: 0,
   };
 }
 

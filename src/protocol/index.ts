@@ -9,3 +9,5 @@ export * from './messages.js';
 export * from './serial-framing.js';
 export * from './tcp-framing.js';
 export * from './ring.js';
+export * from './secure.js';
+export * from './secure-keys.js';

@@ -31,6 +31,8 @@ export interface SimSettings {
   slots?: number;
   sendQueueSize?: number;
   recvQueueSize?: number;
+  /** More command-line options of the standalone simulator (e.g. --keys FILE). */
+  extraArgs?: string[];
 }
 
 export interface DevicePath {
@@ -52,6 +54,7 @@ function simArgs(s: SimSettings): string[] {
   if (s.slots !== undefined) a.push('--slots', String(s.slots));
   if (s.sendQueueSize !== undefined) a.push('--send-queue', String(s.sendQueueSize));
   if (s.recvQueueSize !== undefined) a.push('--recv-queue', String(s.recvQueueSize));
+  if (s.extraArgs) a.push(...s.extraArgs);
   return a;
 }
 

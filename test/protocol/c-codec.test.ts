@@ -12,7 +12,14 @@ import { generateCVectors } from '../../scripts/gen-c-vectors.js';
 const ROOT = join(import.meta.dirname, '..', '..');
 const FP = join(ROOT, 'firmware-protocol');
 const VECTORS = join(FP, 'vectors');
-const VECTOR_FILES = ['crc32.json', 'cobs.json', 'frames.json', 'messages.json', 'negative.json'];
+const VECTOR_FILES = [
+  'crc32.json',
+  'cobs.json',
+  'frames.json',
+  'messages.json',
+  'negative.json',
+  'secure.json',
+];
 
 function requireTool(cmd: string): void {
   const r = spawnSync(cmd, ['--version'], { encoding: 'utf8' });

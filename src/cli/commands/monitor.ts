@@ -46,6 +46,11 @@ const COUNTERS: Array<keyof LinkCounters> = [
   'creditStalls',
   'writeStalls',
   'resets',
+  'secureFramesReceived',
+  'secureBadMac',
+  'secureReplays',
+  'secureTooOld',
+  'securePlainDropped',
 ];
 
 const BOOT_NAME = Object.fromEntries(Object.entries(BootReason).map(([k, v]) => [v, k]));
@@ -191,7 +196,7 @@ async function monitor(dev: OffloadDevice, o: MonitorOptions): Promise<void> {
     const d = (k: string) => (delta[k] ? ` (+${delta[k]})` : '');
     emit(
       'link',
-      `tx ${now.framesSent} frames ${formatBytes(now.bytesSent!)}${d('framesSent')}  rx ${now.framesReceived} frames ${formatBytes(now.bytesReceived!)}${d('framesReceived')}  retransmits ${now.retransmits}${d('retransmits')}  crc-errors ${now.crcErrors}${d('crcErrors')}  framing-errors ${now.framingErrors}${d('framingErrors')}  credit-stalls ${now.creditStalls}${d('creditStalls')}  data-events ${dataCount.events}`,
+      `tx ${now.framesSent} frames ${formatBytes(now.bytesSent!)}${d('framesSent')}  rx ${now.framesReceived} frames ${formatBytes(now.bytesReceived!)}${d('framesReceived')}  retransmits ${now.retransmits}${d('retransmits')}  crc-errors ${now.crcErrors}${d('crcErrors')}  framing-errors ${now.framingErrors}${d('framingErrors')}  credit-stalls ${now.creditStalls}${d('creditStalls')}  data-events ${dataCount.events}${dev.info.secure ? `  secure: bad-mac ${now.secureBadMac}${d('secureBadMac')} replays ${now.secureReplays}${d('secureReplays')} too-old ${now.secureTooOld}${d('secureTooOld')} plain-dropped ${now.securePlainDropped}${d('securePlainDropped')}` : ''}`,
       { counters: now, delta, dataEvents: dataCount.events, dataBytes: dataCount.bytes },
     );
     if (dev.device.state !== 'ready') return;

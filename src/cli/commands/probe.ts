@@ -22,7 +22,15 @@ export interface ProbeResult {
   uptimeMs: number;
   status: string;
   magic: string;
-  link: { framing: string; arq: boolean; window: number; maxPayload: number; channel: number };
+  link: {
+    framing: string;
+    arq: boolean;
+    window: number;
+    maxPayload: number;
+    channel: number;
+    secure: boolean;
+    secureRefused: { badMac: number; replays: number; tooOld: number; plainDropped: number };
+  };
   rtt: { count: number; minMs: number; avgMs: number; maxMs: number; payloadBytes: number };
 }
 
@@ -67,6 +75,14 @@ export async function probeDevice(
       window: info.link.window,
       maxPayload: info.link.maxPayload,
       channel: dev.device.link.channel,
+      secure: info.secure,
+      // Frames refused by the secure link so far (§12.3), by kind.
+      secureRefused: {
+        badMac: dev.device.link.counters.secureBadMac,
+        replays: dev.device.link.counters.secureReplays,
+        tooOld: dev.device.link.counters.secureTooOld,
+        plainDropped: dev.device.link.counters.securePlainDropped,
+      },
     },
     rtt: {
       count: samples.length,
@@ -93,8 +109,16 @@ export function printProbe(p: ProbeResult, indent = ''): void {
     ['status', p.status],
     [
       'link',
-      `${p.link.framing}, ARQ ${p.link.arq ? 'on' : 'off'}, window ${p.link.window}, max payload ${p.link.maxPayload}, channel ${p.link.channel}`,
+      `${p.link.framing}, ARQ ${p.link.arq ? 'on' : 'off'}, window ${p.link.window}, max payload ${p.link.maxPayload}, channel ${p.link.channel}${p.link.secure ? ', secure (HMAC-SHA256)' : ''}`,
     ],
+    ...(p.link.secure
+      ? ([
+          [
+            'secure refused',
+            `bad MAC ${p.link.secureRefused.badMac}, replayed ${p.link.secureRefused.replays}, too old ${p.link.secureRefused.tooOld}, plain ${p.link.secureRefused.plainDropped}`,
+          ],
+        ] as Array<[string, string]>)
+      : []),
     [
       'round trip',
       `min ${p.rtt.minMs.toFixed(3)} / avg ${p.rtt.avgMs.toFixed(3)} / max ${p.rtt.maxMs.toFixed(3)} ms  (${p.rtt.count} PINGs of ${p.rtt.payloadBytes} B)`,
