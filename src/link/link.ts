@@ -167,6 +167,47 @@ export interface LinkCounters {
   securePlainDropped: number;
 }
 
+/** All counters at zero (every message channel keeps the same set; those without meaning stay 0). */
+export function newLinkCounters(): LinkCounters {
+  return {
+    framesSent: 0,
+    framesReceived: 0,
+    bytesSent: 0,
+    bytesReceived: 0,
+    messagesSent: 0,
+    messagesReceived: 0,
+    payloadBytesSent: 0,
+    payloadBytesReceived: 0,
+    retransmits: 0,
+    timeouts: 0,
+    acksSent: 0,
+    acksReceived: 0,
+    naksSent: 0,
+    naksReceived: 0,
+    crcErrors: 0,
+    framingErrors: 0,
+    discardedBytes: 0,
+    duplicates: 0,
+    outOfOrder: 0,
+    heartbeats: 0,
+    heartbeatsReceived: 0,
+    syncsSent: 0,
+    resets: 0,
+    messagesDropped: 0,
+    creditStalls: 0,
+    writeStalls: 0,
+    echoes: 0,
+    foreignFrames: 0,
+    ignoredFrames: 0,
+    secureFramesSent: 0,
+    secureFramesReceived: 0,
+    secureBadMac: 0,
+    secureReplays: 0,
+    secureTooOld: 0,
+    securePlainDropped: 0,
+  };
+}
+
 type State = 'idle' | 'syncing' | 'up' | 'down' | 'closed';
 
 interface Outstanding {
@@ -242,43 +283,7 @@ export class Link extends EventEmitter<LinkEvents> implements MessageChannel {
   /** Our incarnation nonce (random). */
   readonly nonce: number;
   readonly name: string;
-  readonly counters: LinkCounters = {
-    framesSent: 0,
-    framesReceived: 0,
-    bytesSent: 0,
-    bytesReceived: 0,
-    messagesSent: 0,
-    messagesReceived: 0,
-    payloadBytesSent: 0,
-    payloadBytesReceived: 0,
-    retransmits: 0,
-    timeouts: 0,
-    acksSent: 0,
-    acksReceived: 0,
-    naksSent: 0,
-    naksReceived: 0,
-    crcErrors: 0,
-    framingErrors: 0,
-    discardedBytes: 0,
-    duplicates: 0,
-    outOfOrder: 0,
-    heartbeats: 0,
-    heartbeatsReceived: 0,
-    syncsSent: 0,
-    resets: 0,
-    messagesDropped: 0,
-    creditStalls: 0,
-    writeStalls: 0,
-    echoes: 0,
-    foreignFrames: 0,
-    ignoredFrames: 0,
-    secureFramesSent: 0,
-    secureFramesReceived: 0,
-    secureBadMac: 0,
-    secureReplays: 0,
-    secureTooOld: 0,
-    securePlainDropped: 0,
-  };
+  readonly counters: LinkCounters = newLinkCounters();
 
   private readonly transport: Transport;
   private readonly log: Logger;

@@ -51,7 +51,7 @@ import { PcieWindowTransport, pcieUrlOptions } from '../transport/pcie-window.js
 import { formatDeviceUrl, type PcieUrl, parseDeviceUrl } from '../transport/url.js';
 import type { MessageChannel, RegisterPort } from './channel.js';
 import { LinkError, LinkErrorCode } from './errors.js';
-import type { LinkCounters, LinkEvents, LinkParams } from './link.js';
+import { type LinkCounters, type LinkEvents, type LinkParams, newLinkCounters } from './link.js';
 
 export interface PcieRingOptions {
   /** Polling interval (ms) when the window has no event device. Default 1. */
@@ -125,47 +125,6 @@ function silentLogger(): Logger {
 
 function isPowerOfTwo(n: number): boolean {
   return n > 0 && (n & (n - 1)) === 0;
-}
-
-function newLinkCounters(): LinkCounters {
-  return {
-    framesSent: 0,
-    framesReceived: 0,
-    bytesSent: 0,
-    bytesReceived: 0,
-    messagesSent: 0,
-    messagesReceived: 0,
-    payloadBytesSent: 0,
-    payloadBytesReceived: 0,
-    retransmits: 0,
-    timeouts: 0,
-    acksSent: 0,
-    acksReceived: 0,
-    naksSent: 0,
-    naksReceived: 0,
-    crcErrors: 0,
-    framingErrors: 0,
-    discardedBytes: 0,
-    duplicates: 0,
-    outOfOrder: 0,
-    heartbeats: 0,
-    heartbeatsReceived: 0,
-    syncsSent: 0,
-    resets: 0,
-    messagesDropped: 0,
-    creditStalls: 0,
-    writeStalls: 0,
-    echoes: 0,
-    foreignFrames: 0,
-    ignoredFrames: 0,
-    // No secure execution on the rings (§12 applies to stream transports).
-    secureFramesSent: 0,
-    secureFramesReceived: 0,
-    secureBadMac: 0,
-    secureReplays: 0,
-    secureTooOld: 0,
-    securePlainDropped: 0,
-  };
 }
 
 type State = 'idle' | 'starting' | 'up' | 'down' | 'closed';
