@@ -10,6 +10,7 @@ import {
   type Addr,
   BootReason,
   type BootReasonName,
+  ChannelRole,
   type CommandName,
   ConditionFlag,
   type ErrorBodies,
@@ -32,6 +33,7 @@ import type { ResolvedOptions } from './options.js';
 import { RegisterFile } from './registers.js';
 import { DERIVED_FLAGS, type Socket, announceDiff, clampU32 } from './socket.js';
 import { SocketTable } from './socket-table.js';
+import { EgressPolicy } from './egress.js';
 
 export class ChannelState {
   /** Has sent anything, or was announced with channelUp(): gets BOOT events. */
@@ -40,10 +42,29 @@ export class ChannelState {
   hello = false;
   /** Sequence number of the last event sent on this channel in this epoch. */
   seq = 0;
+  /** Claimed with CHANNEL_OPEN (channel 0: always), PROTOCOL.md §11. */
+  open: boolean;
+  /** channelRoles value while open. */
+  role: number = ChannelRole.NORMAL;
+  /** A secure session is established (set by the secure handshake); EGRESS_SET/CLEAR need it with ADMIN. */
+  secure = false;
+  /** A host link serves the channel (channelUp or a message seen, until channelDown). */
+  linkUp = false;
+  /** When the link went down (for the channel timeout), null while up or already timed out. */
+  downSince: number | null = null;
   constructor(
     readonly id: number,
     public maxPayload: number,
-  ) {}
+  ) {
+    this.open = id === 0;
+  }
+
+  /** Back to not-open (RESET, channel timeout); channel 0 stays open with role NORMAL. */
+  close(): void {
+    this.open = this.id === 0;
+    this.role = ChannelRole.NORMAL;
+    this.secure = false;
+  }
 }
 
 export interface DeviceCounters {
@@ -142,6 +163,8 @@ export class CoreState {
   readonly channels = new Map<number, ChannelState>();
   readonly registers: RegisterFile;
   readonly counters: DeviceCounters = newCounters();
+  /** Egress rules: configuration, they survive RESET (§12.5). */
+  readonly egress: EgressPolicy;
   readonly log: Logger;
   epoch: number;
   bootTime: number;
@@ -152,6 +175,7 @@ export class CoreState {
   constructor(readonly opts: ResolvedOptions) {
     this.log = opts.logger;
     this.table = new SocketTable(opts.slots);
+    this.egress = new EgressPolicy(opts.egressRuleMax);
     this.epoch = opts.epoch;
     this.bootTime = opts.now();
     this.registers = new RegisterFile({
@@ -485,6 +509,7 @@ export class CoreState {
     for (const ch of this.channels.values()) {
       ch.hello = false;
       ch.seq = 0;
+      ch.close(); // every channel must be opened again (§5.8.1 RESET)
     }
     this.log.info({ reason, epoch: this.epoch }, 'device reset');
     for (const ch of this.channels.values()) {

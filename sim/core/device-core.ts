@@ -28,7 +28,9 @@ import {
   peekHeader,
 } from '../../src/protocol/index.js';
 import { DEVICE_HANDLERS, isDeviceCommand } from './commands.js';
-import { CoreState, type DeviceCounters, Reply } from './core-state.js';
+import { CHANNEL_HANDLERS, isChannelCommand } from './channel-commands.js';
+import { channelDeadline, expireChannels, isAdmin, linkDown, linkUp, openGate } from './channels.js';
+import { type ChannelState, CoreState, type DeviceCounters, Reply } from './core-state.js';
 import { applyNetworkEvent } from './network-events.js';
 import { type DefectModes, type DeviceCoreOptions, resolveOptions } from './options.js';
 import type { Socket } from './socket.js';
@@ -74,6 +76,11 @@ export class DeviceCore {
     return this.core.opts.defects;
   }
 
+  /** A channel's state (role, open, secure session); created on first use. */
+  channelState(channel: number): ChannelState {
+    return this.core.channel(channel);
+  }
+
   /** Capabilities the device advertises. */
   get capabilities(): number {
     return this.core.opts.capabilities;
@@ -109,12 +116,21 @@ export class DeviceCore {
     this.run(() => {
       const ch = this.core.channel(channel);
       ch.active = true;
+      linkUp(ch);
       if (ch.seq === 0)
         this.core.emit(channel, 'BOOT', {
           reason: BootReason[this.core.bootReason],
           slots: this.core.opts.slots,
         });
     });
+  }
+
+  /**
+   * The link to `channel` is gone (no host serves it): after channelTimeoutMs without a channelUp the channel's
+   * sockets are aborted and it is no longer open (PROTOCOL.md §11).
+   */
+  channelDown(channel: number): void {
+    this.run(() => linkDown(this.core, this.core.channel(channel)));
   }
 
   /** The largest message on `channel` (negotiated by the link); clamped to 256..65535. */
@@ -131,6 +147,7 @@ export class DeviceCore {
     this.run(() => {
       const core = this.core;
       const coalesce = core.opts.statusCoalesceMs;
+      expireChannels(core, now);
       for (const s of core.table.all()) {
         if (s.closing && now >= s.closeDeadline) {
           core.log.debug({ id: s.id }, 'graceful close timed out: aborting');
@@ -153,6 +170,8 @@ export class DeviceCore {
     const at = (x: number) => {
       t = t === undefined ? x : Math.min(t, x);
     };
+    const ch = channelDeadline(this.core);
+    if (ch !== undefined) at(ch);
     for (const s of this.core.table.all()) {
       if (s.closing && Number.isFinite(s.closeDeadline)) at(s.closeDeadline);
       if (s.pendingCredit > 0 && s.pendingCreditSince !== null) at(s.pendingCreditSince + coalesce);
@@ -221,6 +240,7 @@ export class DeviceCore {
     core.counters.bytesIn += bytes.length;
     const ch = core.channel(channel);
     ch.active = true;
+    linkUp(ch);
     // BOOT is the first event of an epoch on a channel: if the link-up (channelUp) was not reported, the
     // channel's first message stands for it.
     if (ch.seq === 0)
@@ -277,9 +297,19 @@ export class DeviceCore {
         r.fail('E_BAD_STATE');
         return;
       }
+      const closed = openGate(core, channel, msg.name);
+      if (closed) {
+        r.fail(closed);
+        return;
+      }
       const cap = SCHEMA_BY_NAME.get(msg.name)?.capability;
       if (cap && (core.opts.capabilities & Capability[cap]) === 0) {
         r.fail('E_NOT_SUPPORTED');
+        return;
+      }
+      if (isChannelCommand(msg.name)) {
+        const h = CHANNEL_HANDLERS[msg.name] as (c: CoreState, b: unknown, r: Reply) => void;
+        h(core, msg.body, r);
         return;
       }
       if (isSocketCommand(msg.name)) {
@@ -302,7 +332,10 @@ export class DeviceCore {
     const core = this.core;
     const name = msg.name as SocketCommandName;
     const id = (msg.body as { id: number }).id;
-    const s = core.table.get(id, channel);
+    // The admin channel may CLOSE any channel's socket (§11); every other id of another channel is unknown.
+    const s =
+      core.table.get(id, channel) ??
+      (name === 'CLOSE' && isAdmin(core, channel) ? core.table.get(id) : undefined);
     if (!s) {
       // ---- DEFECT updateUnknownChangesTable: the unknown id's flags land on some socket in the table.
       if (name === 'UPDATE' && core.opts.defects.updateUnknownChangesTable) {
@@ -319,6 +352,10 @@ export class DeviceCore {
       }
       core.counters.deferredCommands++;
       s.deferred.push({ channel, msg });
+      return;
+    }
+    if (s.channel !== channel) {
+      adminClose(core, s, msg.body as { abort: number }, r);
       return;
     }
     const check = checkTransition(name, s.type, s.status);
@@ -350,6 +387,18 @@ export class DeviceCore {
       }
     }
   }
+}
+
+/** CLOSE of another channel's socket by the admin: an abort, the final STATUS on the owning channel (§11). */
+function adminClose(core: CoreState, s: Socket, body: { abort: number }, r: Reply): void {
+  if (body.abort > 1) {
+    r.fail('E_INVALID');
+    return;
+  }
+  core.log.info({ id: s.id, owner: s.channel, by: r.channel }, 'admin CLOSE');
+  r.ok({} as never);
+  core.closeHandle(s, true);
+  core.terminate(s, StatusCode.ECONNABORTED);
 }
 
 /** A zero-valued OK body for any command (used by the acceptIllegalTransition defect). */

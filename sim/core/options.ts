@@ -36,7 +36,10 @@ export const NO_DEFECTS: Readonly<DefectModes> = Object.freeze({
 
 export const DEFECT_MODE_NAMES = Object.keys(NO_DEFECTS) as (keyof DefectModes)[];
 
-/** Capabilities DeviceCore implements. CHANNELS, SECURE, EGRESS_POLICY and PCIE_RINGS are not implemented. */
+/**
+ * Capabilities DeviceCore implements. SECURE and PCIE_RINGS are not implemented (PCIE_RINGS comes with the
+ * PCIe server, see `pcieRings`). A device without CHANNELS or EGRESS_POLICY: pass `capabilities` without them.
+ */
 export const IMPLEMENTED_CAPABILITIES =
   Capability.TCP |
   Capability.UDP |
@@ -44,14 +47,19 @@ export const IMPLEMENTED_CAPABILITIES =
   Capability.ARQ |
   Capability.SNAPSHOT |
   Capability.REG_WINDOW |
-  Capability.KEEPALIVE;
+  Capability.KEEPALIVE |
+  Capability.CHANNELS |
+  Capability.EGRESS_POLICY;
 
-export const NOT_IMPLEMENTED_CAPABILITIES: readonly CapabilityName[] = [
-  'PCIE_RINGS',
-  'CHANNELS',
-  'SECURE',
-  'EGRESS_POLICY',
-];
+export const NOT_IMPLEMENTED_CAPABILITIES: readonly CapabilityName[] = ['PCIE_RINGS', 'SECURE'];
+
+/** A channel's share of the board (PROTOCOL.md §11). */
+export interface ChannelQuota {
+  /** Socket slots the channel may hold. */
+  slotQuota: number;
+  /** Queue bytes (send + receive queue sizes) across the channel's sockets. */
+  queueQuota: number;
+}
 
 export interface DeviceCoreOptions {
   /** Socket slots (default 32, 1..255). */
@@ -94,6 +102,21 @@ export interface DeviceCoreOptions {
   closeTimeoutMs?: number;
   /** CONNECT timeoutMs 0 means this (default 30000). */
   connectTimeoutMs?: number;
+  /**
+   * The admin credential CHANNEL_OPEN role ADMIN must present (UTF-8 string or bytes). Without one, no channel
+   * can become ADMIN (every attempt is E_AUTH).
+   */
+  adminCredential?: string | Uint8Array;
+  /** Default slot quota of every channel (default: all slots). */
+  slotQuota?: number;
+  /** Default queue-byte quota of every channel (default: every slot at the default queue sizes). */
+  queueQuota?: number;
+  /** Per-channel quotas overriding the defaults. */
+  channelQuotas?: Record<number, Partial<ChannelQuota>>;
+  /** A channel whose link stays down this long has its sockets aborted and is no longer open (default 10000). */
+  channelTimeoutMs?: number;
+  /** Egress rules the device holds across all channels (default 64). */
+  egressRuleMax?: number;
 }
 
 export interface ResolvedOptions {
@@ -112,6 +135,12 @@ export interface ResolvedOptions {
   statusCoalesceMs: number;
   closeTimeoutMs: number;
   connectTimeoutMs: number;
+  adminCredential: Buffer | undefined;
+  slotQuota: number;
+  queueQuota: number;
+  channelQuotas: Record<number, ChannelQuota>;
+  channelTimeoutMs: number;
+  egressRuleMax: number;
 }
 
 /** Smallest and largest queue a socket may have (RCVBUF/SNDBUF are clamped into this range). */
@@ -141,10 +170,34 @@ export function resolveOptions(opts: DeviceCoreOptions): ResolvedOptions {
     caps &= IMPLEMENTED_CAPABILITIES;
   }
   if (opts.pcieRings) caps |= Capability.PCIE_RINGS;
+  const slots = intIn('slots', opts.slots, 32, 1, Limits.maxSlots);
+  const sendQueueSize = intIn('sendQueueSize', opts.sendQueueSize, 64 * 1024, MIN_QUEUE_SIZE, MAX_QUEUE_SIZE);
+  const recvQueueSize = intIn('recvQueueSize', opts.recvQueueSize, 64 * 1024, MIN_QUEUE_SIZE, MAX_QUEUE_SIZE);
+  const slotQuota = intIn('slotQuota', opts.slotQuota, slots, 0, 0xffff);
+  const queueQuota = intIn(
+    'queueQuota',
+    opts.queueQuota,
+    slots * (sendQueueSize + recvQueueSize),
+    0,
+    0xffffffff,
+  );
+  const channelQuotas: Record<number, ChannelQuota> = {};
+  for (const [k, q] of Object.entries(opts.channelQuotas ?? {})) {
+    const ch = intIn('channelQuotas channel', Number(k), 0, 0, 255);
+    channelQuotas[ch] = {
+      slotQuota: intIn('channelQuotas.slotQuota', q.slotQuota, slotQuota, 0, 0xffff),
+      queueQuota: intIn('channelQuotas.queueQuota', q.queueQuota, queueQuota, 0, 0xffffffff),
+    };
+  }
+  const cred = opts.adminCredential;
+  const adminCredential =
+    cred === undefined ? undefined : typeof cred === 'string' ? Buffer.from(cred, 'utf8') : Buffer.from(cred);
+  if (adminCredential !== undefined && adminCredential.length === 0)
+    throw new RangeError('DeviceCore option adminCredential must not be empty');
   return {
-    slots: intIn('slots', opts.slots, 32, 1, Limits.maxSlots),
-    sendQueueSize: intIn('sendQueueSize', opts.sendQueueSize, 64 * 1024, MIN_QUEUE_SIZE, MAX_QUEUE_SIZE),
-    recvQueueSize: intIn('recvQueueSize', opts.recvQueueSize, 64 * 1024, MIN_QUEUE_SIZE, MAX_QUEUE_SIZE),
+    slots,
+    sendQueueSize,
+    recvQueueSize,
     backlogMax: intIn('backlogMax', opts.backlogMax, 16, 1, 0xffff),
     maxPayload: intIn(
       'maxPayload',
@@ -163,5 +216,11 @@ export function resolveOptions(opts: DeviceCoreOptions): ResolvedOptions {
     statusCoalesceMs: intIn('statusCoalesceMs', opts.statusCoalesceMs, 5, 0, 60_000),
     closeTimeoutMs: intIn('closeTimeoutMs', opts.closeTimeoutMs, 0, 0, 0x7fffffff),
     connectTimeoutMs: intIn('connectTimeoutMs', opts.connectTimeoutMs, 30_000, 1, 0xffffffff),
+    adminCredential,
+    slotQuota,
+    queueQuota,
+    channelQuotas,
+    channelTimeoutMs: intIn('channelTimeoutMs', opts.channelTimeoutMs, 10_000, 1, 0x7fffffff),
+    egressRuleMax: intIn('egressRuleMax', opts.egressRuleMax, 64, 0, 0xffff),
   };
 }
