@@ -9,8 +9,8 @@
  *    in-process board is new and empty, so both modes are the same.)
  */
 import { pino, type Logger } from 'pino';
-import { openDevice, type OpenDeviceOptions } from '../index.js';
-import { Device } from '../device/index.js';
+import { openDevice, type OpenDeviceOptions, resolveChannel } from '../index.js';
+import { Device, type DeviceOptions } from '../device/index.js';
 import { Link, type LinkFraming, type MessageChannel, openPcieChannel } from '../link/index.js';
 import { OffloadDevice } from '../sockets/index.js';
 import { createTransport, parseDeviceUrl, type Transport } from '../transport/index.js';
@@ -42,13 +42,22 @@ export async function openCliDevice(o: DeviceCliOptions, mode: OpenMode = 'use')
   const logger = cliLogger(o);
   const handshakeTimeoutMs = o.timeout ?? 3000;
   try {
-    const parsed = parseDeviceUrl(url);
+    // --channel / --credential, else the URL's ?channel= / &credential=, else $OFFLOAD_CREDENTIAL for ADMIN.
+    const ch = resolveChannel({
+      url,
+      ...(o.channel !== undefined ? { channel: o.channel } : {}),
+      ...(o.credential !== undefined ? { credential: o.credential } : {}),
+    });
+    const bare = ch.url!;
+    const parsed = parseDeviceUrl(bare);
     const link: OpenDeviceOptions['link'] = {};
-    if (o.channel !== undefined) link.channel = o.channel;
+    if (ch.channel !== undefined) link.channel = ch.channel;
+    const who: Pick<DeviceOptions, 'credential'> = {};
+    if (ch.credential !== undefined) who.credential = ch.credential;
     if (mode === 'use' || parsed.kind === 'sim') {
-      return await openDevice({ url, logger, handshakeTimeoutMs, link, name: url });
+      return await openDevice({ url: bare, logger, handshakeTimeoutMs, link, name: bare, ...who });
     }
-    return await openAdopting(url, parsed, logger, handshakeTimeoutMs, link);
+    return await openAdopting(bare, parsed, logger, handshakeTimeoutMs, link, who);
   } catch (err) {
     throw withUrl(err, url);
   }
@@ -61,6 +70,7 @@ async function openAdopting(
   logger: Logger,
   handshakeTimeoutMs: number,
   linkOpts: OpenDeviceOptions['link'],
+  who: Pick<DeviceOptions, 'credential'> = {},
 ): Promise<OffloadDevice> {
   let transport: Transport;
   let link: MessageChannel;
@@ -86,6 +96,7 @@ async function openAdopting(
     handshakeTimeoutMs,
     logger,
     channel: linkOpts?.channel ?? 0,
+    ...who,
     onClose: async () => {
       await link.close().catch(() => undefined);
       await transport.close().catch(() => undefined);

@@ -78,7 +78,7 @@ export interface DeviceOptions extends HandshakeOptions {
   requestTimeoutMs?: number;
   /** Most commands outstanding at once; more wait in a queue. Default 64. */
   maxInFlight?: number;
-  /** Channel number (for logs). Default 0. */
+  /** Channel number: the link's channel (logs, and CHANNEL_OPEN after HELLO). Default 0. */
   channel?: number;
   /** Called on close() after the link stops, e.g. to close the transport or an in-process simulator. */
   onClose?: () => Promise<void> | void;
@@ -185,6 +185,10 @@ export class Device extends EventEmitter<DeviceEvents> {
   }
   get state(): DeviceState {
     return this._state;
+  }
+  /** The channel this device object speaks on. */
+  get channel(): number {
+    return this.options.channel ?? 0;
   }
   get epoch(): number {
     return this.sequencer.epoch;

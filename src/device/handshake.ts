@@ -17,10 +17,11 @@ import {
   STATUS_NAME,
   type OkResponseMessage,
 } from '../protocol/index.js';
+import { type ChannelInfo, type ChannelOptions, openChannel } from './channel.js';
 import { DeviceError, DeviceErrorCode } from './errors.js';
 import type { RequestTracker } from './requests.js';
 
-export interface HandshakeOptions {
+export interface HandshakeOptions extends ChannelOptions {
   /** How long link start and HELLO may take together (ms). Default 5000. */
   handshakeTimeoutMs?: number;
   /** Capabilities the host asks for (default HOST_CAPS). */
@@ -37,7 +38,9 @@ export const HOST_CAPS =
   Capability.ARQ |
   Capability.SNAPSHOT |
   Capability.REG_WINDOW |
-  Capability.KEEPALIVE;
+  Capability.KEEPALIVE |
+  Capability.CHANNELS |
+  Capability.EGRESS_POLICY;
 
 export interface DeviceInfo {
   protocolVersion: { major: number; minor: number; word: number };
@@ -57,6 +60,8 @@ export interface DeviceInfo {
   firmware: string;
   /** Negotiated link parameters. */
   link: LinkParams;
+  /** The channel this device object speaks on: number, role and quotas (CHANNEL_OPEN after HELLO). */
+  channel: ChannelInfo;
 }
 
 function capabilityNames(bits: number): CapabilityName[] {
@@ -159,6 +164,13 @@ export async function handshake(
       { deviceVersion: b.protoVersion, hostVersion: PROTOCOL_VERSION_WORD },
     );
   }
+  const caps = b.caps >>> 0;
+  const channel = await openChannel(
+    tracker,
+    options,
+    { capabilities: caps, slots: b.slots },
+    Math.max(100, deadline - Date.now()),
+  );
   const info: DeviceInfo = {
     protocolVersion: { major, minor, word: b.protoVersion },
     capabilities: b.caps >>> 0,
@@ -171,6 +183,7 @@ export async function handshake(
     recvQueueSize: b.recvQueueSize,
     firmware: b.firmware,
     link: params,
+    channel,
   };
   log.debug({ info }, 'handshake done');
   return info;

@@ -20,3 +20,11 @@ export { type DeviceInfo, HOST_CAPS, type HandshakeOptions } from './handshake.j
 export { type RegisterRef, type ResolvedRegister, resolveRegister } from './registers.js';
 export type { RequestCounters, RequestOptions, SentCommand } from './requests.js';
 export { EventSequencer, type SequenceVerdict } from './sequencer.js';
+export {
+  ADMIN_CHANNEL,
+  type ChannelInfo,
+  type ChannelOptions,
+  type EgressRuleInit,
+  channelRole,
+} from './channel.js';
+export { adminClose, clearEgress, resetChannel, setEgressRule } from './channel-admin.js';
