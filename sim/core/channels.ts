@@ -105,6 +105,15 @@ export function linkUp(ch: ChannelState): void {
   ch.downSince = null;
 }
 
+/**
+ * A link (re)started on the channel: maybe another host. An ADMIN role is never inherited without the
+ * credential: the channel is back to not-open (its sockets stay) until CHANNEL_OPEN (§11).
+ */
+export function linkStarted(ch: ChannelState): void {
+  linkUp(ch);
+  if (ch.open && ch.role === ChannelRole.ADMIN) ch.close();
+}
+
 /** The channel's host link went away: the channel timeout starts. */
 export function linkDown(core: CoreState, ch: ChannelState): void {
   if (!ch.linkUp) return;

@@ -29,7 +29,15 @@ import {
 } from '../../src/protocol/index.js';
 import { DEVICE_HANDLERS, isDeviceCommand } from './commands.js';
 import { CHANNEL_HANDLERS, isChannelCommand } from './channel-commands.js';
-import { channelDeadline, expireChannels, isAdmin, linkDown, linkUp, openGate } from './channels.js';
+import {
+  channelDeadline,
+  expireChannels,
+  isAdmin,
+  linkDown,
+  linkStarted,
+  linkUp,
+  openGate,
+} from './channels.js';
 import { type ChannelState, CoreState, type DeviceCounters, Reply } from './core-state.js';
 import { applyNetworkEvent } from './network-events.js';
 import { type DefectModes, type DeviceCoreOptions, resolveOptions } from './options.js';
@@ -109,14 +117,15 @@ export class DeviceCore {
 
   /**
    * The link to `channel` is up (synchronised): the channel becomes active and, if nothing was sent on
-   * it in this epoch yet, gets BOOT (seq 1) with the last boot reason. Optional: a channel also becomes
+   * it in this epoch yet, gets BOOT (seq 1) with the last boot reason. An ADMIN channel must be opened
+   * again (CHANNEL_OPEN with the credential): the new link may be another host. Optional: a channel also becomes
    * active with its first message, without BOOT (HELLO then reports eventSeq 0).
    */
   channelUp(channel: number): void {
     this.run(() => {
       const ch = this.core.channel(channel);
       ch.active = true;
-      linkUp(ch);
+      linkStarted(ch);
       if (ch.seq === 0)
         this.core.emit(channel, 'BOOT', {
           reason: BootReason[this.core.bootReason],

@@ -100,6 +100,22 @@ describe('CHANNEL_OPEN', () => {
     expect(rig.host.code('CHANNEL_OPEN', { role: 1, credential: Buffer.from(CRED) })).toBe('E_BAD_STATE');
   });
 
+  it('a new link on an ADMIN channel (another host?) needs the credential again; a NORMAL channel stays open', () => {
+    const rig = makeRig({ adminCredential: CRED });
+    const adm = openChannel(rig, 255, 1, Buffer.from(CRED));
+    const one = openChannel(rig, 1);
+    const mine = openTcp(adm);
+    rig.core.channelUp(255);
+    rig.core.channelUp(1);
+    expect(adm.code('SNAPSHOT', { startSlot: 0, maxEntries: 1, allChannels: 1 })).toBe('E_BAD_STATE');
+    expect(adm.code('CHANNEL_RESET', { channel: 1 })).toBe('E_BAD_STATE');
+    expect(adm.code('CHANNEL_OPEN', { role: 1, credential: Buffer.from('guess') })).toBe('E_AUTH');
+    expect(openTcp(one)).toBeGreaterThan(0);
+    expect(adm.code('CHANNEL_OPEN', { role: 1, credential: Buffer.from(CRED) })).toBe('OK');
+    // The channel's sockets survived the new link.
+    expect(adm.query(mine).channel).toBe(255);
+  });
+
   it('without a configured credential no channel becomes ADMIN', () => {
     const rig = makeRig();
     const h = new RawHost(rig.core, rig.net, 255);
