@@ -69,5 +69,25 @@ describe('offload sockets --all', () => {
     const own = await runCli(['sockets', '--device-view', '--json', '--device', sim.url, '--channel', '3']);
     expect(own.code, own.stderr).toBe(0);
     expect(JSON.parse(own.stdout)).toEqual([]);
+    const probe = await runCli(['probe', '--device', `${sim.url}?channel=3`, '--pings', '1']);
+    expect(probe.code, probe.stderr).toBe(0);
+    expect(probe.stdout).toMatch(/^channel\s+3 NORMAL, quota 32 slots, 4194304 B of queues$/m);
+    const admin = await runCli([
+      'probe',
+      '--json',
+      '--device',
+      sim.url,
+      '--channel',
+      '255',
+      '--credential',
+      CRED,
+    ]);
+    expect(admin.code, admin.stderr).toBe(0);
+    expect(JSON.parse(admin.stdout).channel).toEqual({
+      number: 255,
+      role: 'ADMIN',
+      slotQuota: 32,
+      queueQuota: 4194304,
+    });
   });
 });

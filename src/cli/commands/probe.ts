@@ -23,6 +23,8 @@ export interface ProbeResult {
   status: string;
   magic: string;
   link: { framing: string; arq: boolean; window: number; maxPayload: number; channel: number };
+  /** The channel opened: role and quotas (queueQuota null on a device without CHANNELS). */
+  channel: { number: number; role: string; slotQuota: number; queueQuota: number | null };
   rtt: { count: number; minMs: number; avgMs: number; maxMs: number; payloadBytes: number };
 }
 
@@ -68,6 +70,12 @@ export async function probeDevice(
       maxPayload: info.link.maxPayload,
       channel: dev.device.link.channel,
     },
+    channel: {
+      number: dev.channel.number,
+      role: dev.channel.role,
+      slotQuota: dev.channel.slotQuota,
+      queueQuota: dev.channel.queueQuota ?? null,
+    },
     rtt: {
       count: samples.length,
       minMs: round(Math.min(...samples)),
@@ -94,6 +102,10 @@ export function printProbe(p: ProbeResult, indent = ''): void {
     [
       'link',
       `${p.link.framing}, ARQ ${p.link.arq ? 'on' : 'off'}, window ${p.link.window}, max payload ${p.link.maxPayload}, channel ${p.link.channel}`,
+    ],
+    [
+      'channel',
+      `${p.channel.number} ${p.channel.role}, quota ${p.channel.slotQuota} slots${p.channel.queueQuota === null ? '' : `, ${p.channel.queueQuota} B of queues`}`,
     ],
     [
       'round trip',
