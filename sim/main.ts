@@ -13,6 +13,8 @@ import { realpathSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { pino, type Logger } from 'pino';
+import { Capability } from '../src/protocol/index.js';
+import { IMPLEMENTED_CAPABILITIES } from './core/options.js';
 import type { SimulatorFaults } from './faults.js';
 import { loadKeyFile } from './keys.js';
 import { VirtualNetwork } from './network/virtual-backend.js';
@@ -56,7 +58,16 @@ export interface SimCommandOptions {
   resetAfterMs?: number;
   /** Provisioned secure-execution keys (sim/keys.ts format); given: SECURE is advertised. */
   keys?: string;
+  adminCredential?: string;
+  channelTimeout?: number;
+  slotQuota?: number;
+  queueQuota?: number;
+  /** false with --no-channels: a device without CHANNELS and EGRESS_POLICY. */
+  channels?: boolean;
 }
+
+/** Where the admin credential comes from when --admin-credential is not given (keeps it out of `ps`). */
+export const ADMIN_CREDENTIAL_ENV = 'OFFLOAD_SIM_ADMIN_CREDENTIAL';
 
 /** Maps parsed command-line options to startSimulator options (exported for tests and the CLI). */
 export function simOptionsFromCli(o: SimCommandOptions, logger: Logger): SimulatorOptions {
@@ -75,6 +86,15 @@ export function simOptionsFromCli(o: SimCommandOptions, logger: Logger): Simulat
   if (o.recvQueue !== undefined) opts.recvQueueSize = o.recvQueue;
   if (o.maxPayload !== undefined) opts.maxPayload = o.maxPayload;
   if (o.keys !== undefined) opts.secureKeys = loadKeyFile(o.keys);
+  const core: NonNullable<SimulatorOptions['core']> = {};
+  const credential = o.adminCredential ?? process.env[ADMIN_CREDENTIAL_ENV];
+  if (credential) core.adminCredential = credential;
+  if (o.channelTimeout !== undefined) core.channelTimeoutMs = o.channelTimeout;
+  if (o.slotQuota !== undefined) core.slotQuota = o.slotQuota;
+  if (o.queueQuota !== undefined) core.queueQuota = o.queueQuota;
+  if (o.channels === false)
+    core.capabilities = IMPLEMENTED_CAPABILITIES & ~(Capability.CHANNELS | Capability.EGRESS_POLICY);
+  opts.core = core;
   return opts;
 }
 
@@ -126,6 +146,26 @@ export function buildSimCommand(io: SimCommandIo = {}): Command {
         .default('host'),
     )
     .option('--slots <n>', 'socket slots', int('--slots', 1, 255))
+    .option(
+      '--admin-credential <text>',
+      `credential for CHANNEL_OPEN role ADMIN (default: $${ADMIN_CREDENTIAL_ENV}; none: no admin channel)`,
+    )
+    .option(
+      '--slot-quota <n>',
+      'socket slots each channel may hold (default: all)',
+      int('--slot-quota', 0, 255),
+    )
+    .option(
+      '--queue-quota <bytes>',
+      'queue bytes each channel may hold (default: every slot at the default queue sizes)',
+      int('--queue-quota', 0, 0xffffffff),
+    )
+    .option(
+      '--channel-timeout <ms>',
+      "abort a channel's sockets when its link has been down this long (default 10000)",
+      int('--channel-timeout', 1, 0x7fffffff),
+    )
+    .option('--no-channels', 'simulate a device without CHANNELS and EGRESS_POLICY')
     .option('--send-queue <bytes>', 'send queue bytes per socket', int('--send-queue', 256, 16 * 1024 * 1024))
     .option(
       '--recv-queue <bytes>',

@@ -358,6 +358,10 @@ class Board implements SimulatedDevice {
         if (this.owners.get(0) === endpoint) {
           this.owners.delete(0);
           this.output.forget(0);
+          if (!this.closed) {
+            this.core.channelDown(0);
+            this.schedule();
+          }
         }
       },
     };
@@ -387,6 +391,11 @@ class Board implements SimulatedDevice {
     if (this.owners.get(channel) === link) {
       this.owners.delete(channel);
       this.output.forget(channel);
+      // No host serves the channel now: the channel timeout runs (PROTOCOL.md §11).
+      if (!this.closed) {
+        this.core.channelDown(channel);
+        this.schedule();
+      }
     }
     this.retirers.delete(link);
     if (this.links.delete(link)) addLinkCounters(this.linkTotals, link.counters);

@@ -11,9 +11,13 @@
  *   await dev.snapshot();      // the device's own view
  *   await dev.readRegister('STATUS');
  *   await dev.close();
+ *
+ * Channels (several hosts on one board): openDevice('tcp://127.0.0.1:7070', { channel: 2 }) or '...?channel=2';
+ * the admin channel: { channel: 255, credential } or '...?channel=255&credential=...' or $OFFLOAD_CREDENTIAL.
  */
 import type { Logger } from 'pino';
-import { Device, type DeviceOptions, type SecureOptions } from './device/index.js';
+import { channelRole, Device, type DeviceOptions, type SecureOptions } from './device/index.js';
+import type { ChannelRoleName } from './protocol/index.js';
 import { Link, type LinkFraming, type LinkOptions, openPcieChannel } from './link/index.js';
 import type { MessageChannel } from './link/channel.js';
 import { secureFromUrl } from './secure-url.js';
@@ -24,7 +28,13 @@ import {
   type SimUrl,
   type Transport,
   type OpenTransportOptions,
+  extractChannelParams,
+  TransportError,
+  TransportErrorCode,
 } from './transport/index.js';
+
+/** Where the admin credential comes from when neither the options nor the URL give one. */
+export const CREDENTIAL_ENV = 'OFFLOAD_CREDENTIAL';
 
 export interface OpenDeviceOptions {
   /**
@@ -63,6 +73,30 @@ export interface OpenDeviceOptions {
    * OFFLOAD_KEY or OFFLOAD_KEY_FILE (src/secure-url.ts). Not on pcie: URLs.
    */
   secure?: SecureOptions;
+  /** Channel to open (default 0, or the URL's ?channel=N). Not for pcie: (channel 0 only). */
+  channel?: number;
+  /**
+   * Admin credential (or the URL's &credential=, or $OFFLOAD_CREDENTIAL for an ADMIN channel): opens the channel
+   * with role ADMIN.
+   */
+  credential?: string | Uint8Array;
+  /** Role (default ADMIN with a credential or on channel 255, else NORMAL). */
+  role?: ChannelRoleName;
+}
+
+/** Channel, role and credential from the options, the URL and the environment; the URL without them. */
+export function resolveChannel(opts: OpenDeviceOptions): OpenDeviceOptions {
+  const out: OpenDeviceOptions = { ...opts };
+  if (opts.url) {
+    const p = extractChannelParams(opts.url);
+    out.url = p.url;
+    if (out.channel === undefined && p.channel !== undefined) out.channel = p.channel;
+    if (out.credential === undefined && p.credential !== undefined) out.credential = p.credential;
+  }
+  if (out.channel === undefined && opts.link?.channel !== undefined) out.channel = opts.link.channel;
+  const env = process.env[CREDENTIAL_ENV];
+  if (out.credential === undefined && env && channelRole(out) === 'ADMIN') out.credential = env;
+  return out;
 }
 
 const SIM_NUMERIC_PARAMS = ['slots', 'sendQueueSize', 'recvQueueSize', 'maxPayload', 'backlogMax'] as const;
@@ -93,14 +127,28 @@ function simOptionsFromUrl(url: SimUrl, base: Record<string, unknown>): Record<s
  * answered), E_OFFLOAD_NOT_A_DEVICE (something answered, not this protocol), E_OFFLOAD_BAD_VERSION, or the
  * transport's error (E_OFFLOAD_PORT_NOT_FOUND, E_OFFLOAD_CONNECT_REFUSED, E_OFFLOAD_BAD_URL ...).
  */
-export async function openDevice(target: string | OpenDeviceOptions): Promise<OffloadDevice> {
-  const opts: OpenDeviceOptions = { ...(typeof target === 'string' ? { url: target } : target) };
+export async function openDevice(
+  target: string | OpenDeviceOptions,
+  more: Omit<OpenDeviceOptions, 'url'> = {},
+): Promise<OffloadDevice> {
+  const opts = resolveChannel({ ...(typeof target === 'string' ? { url: target } : target), ...more });
   if (opts.url) {
     const fromUrl = secureFromUrl(opts.url);
     opts.url = fromUrl.url;
     if (fromUrl.secure && !opts.secure) opts.secure = fromUrl.secure;
   }
-  if (!opts.transport && opts.url && parseDeviceUrl(opts.url).kind === 'pcie') return openPcieDevice(opts);
+  if (!opts.transport && opts.url && parseDeviceUrl(opts.url).kind === 'pcie') {
+    if ((opts.channel ?? 0) !== 0) {
+      throw new TransportError(
+        TransportErrorCode.BAD_URL,
+        `pcie: devices have channel 0 only (asked for ${opts.channel})`,
+        {
+          url: opts.url,
+        },
+      );
+    }
+    return openPcieDevice(opts);
+  }
   let transport: Transport;
   let framing: LinkFraming = opts.framing ?? 'tcp';
   let simulator: { close(): Promise<void> } | undefined;
@@ -146,6 +194,7 @@ export async function openDevice(target: string | OpenDeviceOptions): Promise<Of
     syncTimeoutMs: handshakeTimeoutMs,
     ...(opts.link ?? {}),
   };
+  if (opts.channel !== undefined) linkOpts.channel = opts.channel;
   if (opts.logger) linkOpts.logger = opts.logger;
   const link = new Link(transport, linkOpts);
   return finishOpen(opts, link, transport, name!, closeAll, simulator, linkOpts.channel);
@@ -171,6 +220,8 @@ async function finishOpen(
   if (opts.maxInFlight !== undefined) devOpts.maxInFlight = opts.maxInFlight;
   if (channelNumber !== undefined) devOpts.channel = channelNumber;
   if (opts.secure) devOpts.secure = opts.secure;
+  if (opts.credential !== undefined) devOpts.credential = opts.credential;
+  if (opts.role !== undefined) devOpts.role = opts.role;
   const device = new Device(channel, devOpts);
   await device.open();
   const devInit: ConstructorParameters<typeof OffloadDevice>[2] = { simulator };
@@ -212,6 +263,9 @@ export {
   type DeviceSnapshot,
   DeviceStatusError,
   type SecureOptions,
+  ADMIN_CHANNEL,
+  type ChannelInfo,
+  type EgressRuleInit,
   type RegisterRef,
   statusToCode,
 } from './device/index.js';

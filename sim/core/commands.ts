@@ -1,7 +1,6 @@
 /**
  * Handlers for the commands that do not name a socket: HELLO, PING, REG_READ, REG_WRITE, RESET, SNAPSHOT
- * and SOCKET_OPEN. (CHANNEL_*, SECURE_* and EGRESS_* need capabilities DeviceCore does not advertise; the
- * dispatcher answers them E_NOT_SUPPORTED before they get here.)
+ * and SOCKET_OPEN. (CHANNEL_* and EGRESS_* are in channel-commands.ts.)
  */
 import {
   Capability,
@@ -15,6 +14,7 @@ import {
 } from '../../src/protocol/index.js';
 import type { CoreState, Reply } from './core-state.js';
 import { Socket } from './socket.js';
+import { hasChannels, isAdmin, quotaOf, resetRefusal, slotRefusal } from './channels.js';
 
 type DeviceCommandName = 'HELLO' | 'PING' | 'REG_READ' | 'REG_WRITE' | 'RESET' | 'SNAPSHOT' | 'SOCKET_OPEN';
 type Handler<N extends CommandName> = (core: CoreState, body: CommandBodies[N], r: Reply<N>) => void;
@@ -33,7 +33,10 @@ const hello: Handler<'HELLO'> = (core, body, r) => {
   r.ok({
     protoVersion: PROTOCOL_VERSION_WORD,
     caps: core.opts.capabilities,
-    slots: core.opts.slots,
+    // With CHANNELS: this channel's share (§5.8.1 HELLO).
+    slots: hasChannels(core)
+      ? Math.min(core.opts.slots, quotaOf(core, r.channel).slotQuota)
+      : core.opts.slots,
     maxPayload: ch.maxPayload,
     epoch: core.epoch,
     eventSeq: ch.seq,
@@ -66,6 +69,8 @@ const regWrite: Handler<'REG_WRITE'> = (core, body, r) => {
 
 const reset: Handler<'RESET'> = (core, body, r) => {
   if (body.magic !== Limits.resetMagic) return r.fail('E_INVALID');
+  const refused = resetRefusal(core, r.channel);
+  if (refused) return r.fail(refused);
   r.ok({});
   core.reset('HOST_RESET');
 };
@@ -73,7 +78,8 @@ const reset: Handler<'RESET'> = (core, body, r) => {
 const snapshot: Handler<'SNAPSHOT'> = (core, body, r) => {
   if (body.maxEntries === 0 || body.allChannels > 1) return r.fail('E_INVALID');
   // Every channel's sockets is for the admin channel only, and without CHANNELS there is none.
-  if (body.allChannels === 1) return r.fail('E_NOT_PERMITTED');
+  const all = body.allChannels === 1;
+  if (all && !isAdmin(core, r.channel)) return r.fail('E_NOT_PERMITTED');
   const ch = core.channel(r.channel);
   const fit = Math.floor((ch.maxPayload - SNAPSHOT_FIXED) / Limits.entrySize);
   const limit = Math.min(body.maxEntries, fit);
@@ -81,7 +87,7 @@ const snapshot: Handler<'SNAPSHOT'> = (core, body, r) => {
   let nextSlot = NO_MORE;
   for (let slot = body.startSlot; slot < core.opts.slots; slot++) {
     const s = core.table.atSlot(slot);
-    if (!s || s.channel !== r.channel) continue;
+    if (!s || (!all && s.channel !== r.channel)) continue;
     if (entries.length === limit) {
       nextSlot = slot;
       break;
@@ -101,6 +107,8 @@ const socketOpen: Handler<'SOCKET_OPEN'> = (core, body, r) => {
   if (blocking > 1) return r.fail('E_INVALID');
   if ((caps & (type === SocketType.STREAM ? Capability.TCP : Capability.UDP)) === 0)
     return r.fail('E_NOT_SUPPORTED');
+  const full = slotRefusal(core, r.channel, core.opts.sendQueueSize + core.opts.recvQueueSize);
+  if (full) return r.fail(full);
   const s = new Socket({
     channel: r.channel,
     type,

@@ -10,6 +10,7 @@ import {
   type Addr,
   BootReason,
   type BootReasonName,
+  ChannelRole,
   type CommandName,
   ConditionFlag,
   type ErrorBodies,
@@ -33,6 +34,7 @@ import type { ResolvedOptions } from './options.js';
 import { RegisterFile } from './registers.js';
 import { DERIVED_FLAGS, type Socket, announceDiff, clampU32 } from './socket.js';
 import { SocketTable } from './socket-table.js';
+import { EgressPolicy } from './egress.js';
 
 export class ChannelState {
   /** Has sent anything, or was announced with channelUp(): gets BOOT events. */
@@ -41,16 +43,35 @@ export class ChannelState {
   hello = false;
   /** Sequence number of the last event sent on this channel in this epoch. */
   seq = 0;
+  /** Claimed with CHANNEL_OPEN (channel 0: always), PROTOCOL.md §11. */
+  open: boolean;
+  /** channelRoles value while open. */
+  role: number = ChannelRole.NORMAL;
   /** A secure session is established (§12): the link authenticates every frame. Egress policy reads it. */
   secure = false;
   /** The session ended by a link reset or device reset: only the commands of a new handshake are accepted (§12.3). */
   locked = false;
   /** SECURE_INIT answered, SECURE_FINISH awaited. */
   handshake: SecureHandshake | undefined;
+  /** A host link serves the channel (channelUp or a message seen, until channelDown). */
+  linkUp = false;
+  /** When the link went down (for the channel timeout), null while up or already timed out. */
+  downSince: number | null = null;
   constructor(
     readonly id: number,
     public maxPayload: number,
-  ) {}
+  ) {
+    this.open = id === 0;
+  }
+
+  /**
+   * Back to not-open (RESET, channel timeout); channel 0 stays open with role NORMAL. The secure session is the
+   * caller's to end: RESET locks the channel (endSecureSession), the timeout ends it with the sockets.
+   */
+  close(): void {
+    this.open = this.id === 0;
+    this.role = ChannelRole.NORMAL;
+  }
 }
 
 /** What SECURE_INIT leaves for SECURE_FINISH. */
@@ -163,6 +184,8 @@ export class CoreState {
   readonly channels = new Map<number, ChannelState>();
   readonly registers: RegisterFile;
   readonly counters: DeviceCounters = newCounters();
+  /** Egress rules: configuration, they survive RESET (§12.5). */
+  readonly egress: EgressPolicy;
   readonly log: Logger;
   epoch: number;
   bootTime: number;
@@ -175,6 +198,7 @@ export class CoreState {
   constructor(readonly opts: ResolvedOptions) {
     this.log = opts.logger;
     this.table = new SocketTable(opts.slots);
+    this.egress = new EgressPolicy(opts.egressRuleMax);
     this.epoch = opts.epoch;
     this.bootTime = opts.now();
     this.registers = new RegisterFile({
@@ -509,6 +533,7 @@ export class CoreState {
       ch.hello = false;
       ch.seq = 0;
       endSecureSession(ch);
+      ch.close(); // every channel must be opened again (§5.8.1 RESET)
     }
     this.log.info({ reason, epoch: this.epoch }, 'device reset');
     for (const ch of this.channels.values()) {

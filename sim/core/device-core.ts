@@ -29,7 +29,17 @@ import {
   peekHeader,
 } from '../../src/protocol/index.js';
 import { DEVICE_HANDLERS, isDeviceCommand } from './commands.js';
-import { CoreState, type DeviceCounters, endSecureSession, Reply } from './core-state.js';
+import { CHANNEL_HANDLERS, isChannelCommand } from './channel-commands.js';
+import {
+  channelDeadline,
+  expireChannels,
+  isAdmin,
+  linkDown,
+  linkStarted,
+  linkUp,
+  openGate,
+} from './channels.js';
+import { type ChannelState, CoreState, type DeviceCounters, endSecureSession, Reply } from './core-state.js';
 import { LOCKED_ALLOWED, secureFinish, secureInit } from './secure-commands.js';
 import { applyNetworkEvent } from './network-events.js';
 import { type DefectModes, type DeviceCoreOptions, resolveOptions } from './options.js';
@@ -90,6 +100,11 @@ export class DeviceCore {
     return this.core.opts.defects;
   }
 
+  /** A channel's state (role, open, secure session); created on first use. */
+  channelState(channel: number): ChannelState {
+    return this.core.channel(channel);
+  }
+
   /** Capabilities the device advertises. */
   get capabilities(): number {
     return this.core.opts.capabilities;
@@ -118,21 +133,31 @@ export class DeviceCore {
 
   /**
    * The link to `channel` is up (synchronised): the channel becomes active and, if nothing was sent on
-   * it in this epoch yet, gets BOOT (seq 1) with the last boot reason. Optional: a channel also becomes
-   * active with its first message, without BOOT (HELLO then reports eventSeq 0). A link (re)start ends the
-   * channel's secure session: it is locked until a new handshake (§12.3).
+   * it in this epoch yet, gets BOOT (seq 1) with the last boot reason. A link (re)start ends the channel's
+   * secure session: it is locked until a new handshake (§12.3). An ADMIN channel must be opened again
+   * (CHANNEL_OPEN with the credential): the new link may be another host. Optional: a channel also becomes
+   * active with its first message, without BOOT (HELLO then reports eventSeq 0).
    */
   channelUp(channel: number): void {
     this.run(() => {
       const ch = this.core.channel(channel);
       ch.active = true;
       endSecureSession(ch);
+      linkStarted(ch);
       if (ch.seq === 0)
         this.core.emit(channel, 'BOOT', {
           reason: BootReason[this.core.bootReason],
           slots: this.core.opts.slots,
         });
     });
+  }
+
+  /**
+   * The link to `channel` is gone (no host serves it): after channelTimeoutMs without a channelUp the channel's
+   * sockets are aborted and it is no longer open (PROTOCOL.md §11).
+   */
+  channelDown(channel: number): void {
+    this.run(() => linkDown(this.core, this.core.channel(channel)));
   }
 
   /** The largest message on `channel` (negotiated by the link); clamped to 256..65535. */
@@ -149,6 +174,7 @@ export class DeviceCore {
     this.run(() => {
       const core = this.core;
       const coalesce = core.opts.statusCoalesceMs;
+      expireChannels(core, now);
       for (const s of core.table.all()) {
         if (s.closing && now >= s.closeDeadline) {
           core.log.debug({ id: s.id }, 'graceful close timed out: aborting');
@@ -171,6 +197,8 @@ export class DeviceCore {
     const at = (x: number) => {
       t = t === undefined ? x : Math.min(t, x);
     };
+    const ch = channelDeadline(this.core);
+    if (ch !== undefined) at(ch);
     for (const s of this.core.table.all()) {
       if (s.closing && Number.isFinite(s.closeDeadline)) at(s.closeDeadline);
       if (s.pendingCredit > 0 && s.pendingCreditSince !== null) at(s.pendingCreditSince + coalesce);
@@ -239,6 +267,7 @@ export class DeviceCore {
     core.counters.bytesIn += bytes.length;
     const ch = core.channel(channel);
     ch.active = true;
+    linkUp(ch);
     // BOOT is the first event of an epoch on a channel: if the link-up (channelUp) was not reported, the
     // channel's first message stands for it.
     if (ch.seq === 0)
@@ -295,6 +324,11 @@ export class DeviceCore {
         r.fail('E_BAD_STATE');
         return;
       }
+      const closed = openGate(core, channel, msg.name);
+      if (closed) {
+        r.fail(closed);
+        return;
+      }
       const cap = SCHEMA_BY_NAME.get(msg.name)?.capability;
       if (cap && (core.opts.capabilities & Capability[cap]) === 0) {
         r.fail('E_NOT_SUPPORTED');
@@ -307,6 +341,11 @@ export class DeviceCore {
       if (msg.name === 'SECURE_INIT' || msg.name === 'SECURE_FINISH') {
         if (msg.name === 'SECURE_INIT') secureInit(core, msg.body as never, r as never);
         else secureFinish(core, msg.body as never, r as never);
+        return;
+      }
+      if (isChannelCommand(msg.name)) {
+        const h = CHANNEL_HANDLERS[msg.name] as (c: CoreState, b: unknown, r: Reply) => void;
+        h(core, msg.body, r);
         return;
       }
       if (isSocketCommand(msg.name)) {
@@ -329,7 +368,10 @@ export class DeviceCore {
     const core = this.core;
     const name = msg.name as SocketCommandName;
     const id = (msg.body as { id: number }).id;
-    const s = core.table.get(id, channel);
+    // The admin channel may CLOSE any channel's socket (§11); every other id of another channel is unknown.
+    const s =
+      core.table.get(id, channel) ??
+      (name === 'CLOSE' && isAdmin(core, channel) ? core.table.get(id) : undefined);
     if (!s) {
       // ---- DEFECT updateUnknownChangesTable: the unknown id's flags land on some socket in the table.
       if (name === 'UPDATE' && core.opts.defects.updateUnknownChangesTable) {
@@ -346,6 +388,10 @@ export class DeviceCore {
       }
       core.counters.deferredCommands++;
       s.deferred.push({ channel, msg });
+      return;
+    }
+    if (s.channel !== channel) {
+      adminClose(core, s, msg.body as { abort: number }, r);
       return;
     }
     const check = checkTransition(name, s.type, s.status);
@@ -377,6 +423,18 @@ export class DeviceCore {
       }
     }
   }
+}
+
+/** CLOSE of another channel's socket by the admin: an abort, the final STATUS on the owning channel (§11). */
+function adminClose(core: CoreState, s: Socket, body: { abort: number }, r: Reply): void {
+  if (body.abort > 1) {
+    r.fail('E_INVALID');
+    return;
+  }
+  core.log.info({ id: s.id, owner: s.channel, by: r.channel }, 'admin CLOSE');
+  r.ok({} as never);
+  core.closeHandle(s, true);
+  core.terminate(s, StatusCode.ECONNABORTED);
 }
 
 /** A zero-valued OK body for any command (used by the acceptIllegalTransition defect). */

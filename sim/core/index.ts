@@ -26,8 +26,12 @@
  * - UDP BIND, UDP CONNECT from UNCONNECTED, SENDTO from UNCONNECTED and LISTEN answer when the backend
  *   does; later commands naming the same socket wait behind them, in order (at most 64, then E_BUSY).
  * - Graceful CLOSE waits for the send queue to drain (bounded by LINGER, or closeTimeoutMs if set).
- * - Channels are independent (own HELLO, event sequence, sockets) but CHANNELS is not advertised:
- *   there is no CHANNEL_OPEN and no admin role (SNAPSHOT allChannels = 1 is E_NOT_PERMITTED).
+ * - Channels (CHANNELS, channels.ts): each has its own HELLO, event sequence, sockets and quotas; channels
+ *   other than 0 need CHANNEL_OPEN; an ADMIN channel sees every socket (SNAPSHOT allChannels), may CLOSE any
+ *   and CHANNEL_RESET a channel. channelDown() starts the channel timeout. Without CHANNELS (capabilities
+ *   option) channels are still independent but need no CHANNEL_OPEN and nobody is ADMIN.
+ * - Egress policy (EGRESS_POLICY, egress.ts): rules survive RESET; changing them needs ADMIN and a secure
+ *   session (ChannelState.secure).
  */
 export { DeviceCore, defaultOkBody } from './device-core.js';
 export {
@@ -39,6 +43,7 @@ export {
   MIN_QUEUE_SIZE,
   NO_DEFECTS,
   NOT_IMPLEMENTED_CAPABILITIES,
+  type ChannelQuota,
   type ResolvedOptions,
   resolveOptions,
 } from './options.js';
@@ -50,6 +55,7 @@ export {
   MAX_DATAGRAM,
 } from './core-state.js';
 export { MAX_REG_READ } from './commands.js';
+export { EgressPolicy, type EgressRule, ruleMatches } from './egress.js';
 export { encodeEntry, RegisterFile, type RegisterOverlay, type RegisterSource } from './registers.js';
 export { SocketTable } from './socket-table.js';
 export { Socket, DERIVED_FLAGS, MINOR_FLAGS, LINGER_OFF, type PendingOp } from './socket.js';

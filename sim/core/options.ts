@@ -39,7 +39,8 @@ export const DEFECT_MODE_NAMES = Object.keys(NO_DEFECTS) as (keyof DefectModes)[
 
 /**
  * Capabilities DeviceCore implements unconditionally. SECURE is advertised when keys are provisioned
- * (`secureKeys`); CHANNELS, EGRESS_POLICY and PCIE_RINGS are not implemented here.
+ * (`secureKeys`); PCIE_RINGS comes with the PCIe server (`pcieRings`). A device without CHANNELS or
+ * EGRESS_POLICY: pass `capabilities` without them.
  */
 export const IMPLEMENTED_CAPABILITIES =
   Capability.TCP |
@@ -48,13 +49,20 @@ export const IMPLEMENTED_CAPABILITIES =
   Capability.ARQ |
   Capability.SNAPSHOT |
   Capability.REG_WINDOW |
-  Capability.KEEPALIVE;
+  Capability.KEEPALIVE |
+  Capability.CHANNELS |
+  Capability.EGRESS_POLICY;
 
-export const NOT_IMPLEMENTED_CAPABILITIES: readonly CapabilityName[] = [
-  'PCIE_RINGS',
-  'CHANNELS',
-  'EGRESS_POLICY',
-];
+/** Not from DeviceCore alone: SECURE needs provisioned keys, PCIE_RINGS the PCIe server. */
+export const NOT_IMPLEMENTED_CAPABILITIES: readonly CapabilityName[] = ['PCIE_RINGS', 'SECURE'];
+
+/** A channel's share of the board (PROTOCOL.md §11). */
+export interface ChannelQuota {
+  /** Socket slots the channel may hold. */
+  slotQuota: number;
+  /** Queue bytes (send + receive queue sizes) across the channel's sockets. */
+  queueQuota: number;
+}
 
 export interface DeviceCoreOptions {
   /** Socket slots (default 32, 1..255). */
@@ -104,6 +112,21 @@ export interface DeviceCoreOptions {
   secureKeys?: ReadonlyMap<number, Uint8Array>;
   /** Random bytes for handshake nonces (default crypto.randomBytes; tests may fix them). */
   random?: (size: number) => Buffer;
+  /**
+   * The admin credential CHANNEL_OPEN role ADMIN must present (UTF-8 string or bytes). Without one, no channel
+   * can become ADMIN (every attempt is E_AUTH).
+   */
+  adminCredential?: string | Uint8Array;
+  /** Default slot quota of every channel (default: all slots). */
+  slotQuota?: number;
+  /** Default queue-byte quota of every channel (default: every slot at the default queue sizes). */
+  queueQuota?: number;
+  /** Per-channel quotas overriding the defaults. */
+  channelQuotas?: Record<number, Partial<ChannelQuota>>;
+  /** A channel whose link stays down this long has its sockets aborted and is no longer open (default 10000). */
+  channelTimeoutMs?: number;
+  /** Egress rules the device holds across all channels (default 64). */
+  egressRuleMax?: number;
 }
 
 export interface ResolvedOptions {
@@ -124,6 +147,12 @@ export interface ResolvedOptions {
   connectTimeoutMs: number;
   secureKeys: ReadonlyMap<number, Buffer>;
   random: (size: number) => Buffer;
+  adminCredential: Buffer | undefined;
+  slotQuota: number;
+  queueQuota: number;
+  channelQuotas: Record<number, ChannelQuota>;
+  channelTimeoutMs: number;
+  egressRuleMax: number;
 }
 
 /** Smallest and largest queue a socket may have (RCVBUF/SNDBUF are clamped into this range). */
@@ -153,6 +182,30 @@ export function resolveOptions(opts: DeviceCoreOptions): ResolvedOptions {
     caps &= IMPLEMENTED_CAPABILITIES;
   }
   if (opts.pcieRings) caps |= Capability.PCIE_RINGS;
+  const slots = intIn('slots', opts.slots, 32, 1, Limits.maxSlots);
+  const sendQueueSize = intIn('sendQueueSize', opts.sendQueueSize, 64 * 1024, MIN_QUEUE_SIZE, MAX_QUEUE_SIZE);
+  const recvQueueSize = intIn('recvQueueSize', opts.recvQueueSize, 64 * 1024, MIN_QUEUE_SIZE, MAX_QUEUE_SIZE);
+  const slotQuota = intIn('slotQuota', opts.slotQuota, slots, 0, 0xffff);
+  const queueQuota = intIn(
+    'queueQuota',
+    opts.queueQuota,
+    slots * (sendQueueSize + recvQueueSize),
+    0,
+    0xffffffff,
+  );
+  const channelQuotas: Record<number, ChannelQuota> = {};
+  for (const [k, q] of Object.entries(opts.channelQuotas ?? {})) {
+    const ch = intIn('channelQuotas channel', Number(k), 0, 0, 255);
+    channelQuotas[ch] = {
+      slotQuota: intIn('channelQuotas.slotQuota', q.slotQuota, slotQuota, 0, 0xffff),
+      queueQuota: intIn('channelQuotas.queueQuota', q.queueQuota, queueQuota, 0, 0xffffffff),
+    };
+  }
+  const cred = opts.adminCredential;
+  const adminCredential =
+    cred === undefined ? undefined : typeof cred === 'string' ? Buffer.from(cred, 'utf8') : Buffer.from(cred);
+  if (adminCredential !== undefined && adminCredential.length === 0)
+    throw new RangeError('DeviceCore option adminCredential must not be empty');
   const secureKeys = new Map<number, Buffer>();
   for (const [id, key] of opts.secureKeys ?? []) {
     if (!Number.isInteger(id) || id < 0 || id > 0xffffffff)
@@ -162,9 +215,9 @@ export function resolveOptions(opts: DeviceCoreOptions): ResolvedOptions {
   }
   if (opts.secureKeys && !opts.pcieRings) caps |= Capability.SECURE;
   return {
-    slots: intIn('slots', opts.slots, 32, 1, Limits.maxSlots),
-    sendQueueSize: intIn('sendQueueSize', opts.sendQueueSize, 64 * 1024, MIN_QUEUE_SIZE, MAX_QUEUE_SIZE),
-    recvQueueSize: intIn('recvQueueSize', opts.recvQueueSize, 64 * 1024, MIN_QUEUE_SIZE, MAX_QUEUE_SIZE),
+    slots,
+    sendQueueSize,
+    recvQueueSize,
     backlogMax: intIn('backlogMax', opts.backlogMax, 16, 1, 0xffff),
     maxPayload: intIn(
       'maxPayload',
@@ -185,5 +238,11 @@ export function resolveOptions(opts: DeviceCoreOptions): ResolvedOptions {
     connectTimeoutMs: intIn('connectTimeoutMs', opts.connectTimeoutMs, 30_000, 1, 0xffffffff),
     secureKeys,
     random: opts.random ?? randomBytes,
+    adminCredential,
+    slotQuota,
+    queueQuota,
+    channelQuotas,
+    channelTimeoutMs: intIn('channelTimeoutMs', opts.channelTimeoutMs, 10_000, 1, 0x7fffffff),
+    egressRuleMax: intIn('egressRuleMax', opts.egressRuleMax, 64, 0, 0xffff),
   };
 }

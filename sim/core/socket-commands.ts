@@ -12,6 +12,7 @@ import {
   HOST_SETTABLE_FLAGS,
   type SocketStatusName,
   Capability,
+  EgressKind,
   ShutdownHow,
   SocketOption,
   SocketStatus,
@@ -22,6 +23,7 @@ import { type CoreState, MAX_DATAGRAM, type Reply, anyAddr, isAnyAddress } from 
 import { MAX_QUEUE_SIZE, MIN_QUEUE_SIZE } from './options.js';
 import { LINGER_OFF, type Socket } from './socket.js';
 import { type SocketCommandName, targetStatus } from './transitions.js';
+import { queueBytes, queueRefusal, slotRefusal } from './channels.js';
 
 type To = SocketStatusName | '=';
 type Handler<N extends SocketCommandName> = (
@@ -42,7 +44,8 @@ function checkAddr(core: CoreState, s: Socket, a: Addr, needPort: boolean): Stat
 }
 
 const bind: Handler<'BIND'> = (core, s, body, r) => {
-  const bad = checkAddr(core, s, body.addr, false);
+  const bad =
+    checkAddr(core, s, body.addr, false) ?? core.egress.check(s.channel, EgressKind.LISTEN, body.addr);
   if (bad) return r.fail(bad);
   if (s.isStream) {
     // TCP has no network bind action: the address is reserved on the device and used by LISTEN/CONNECT.
@@ -78,13 +81,16 @@ const listen: Handler<'LISTEN'> = (core, s, body, r) => {
   if (body.backlog === 0) return r.fail('E_INVALID');
   const backlog = Math.min(body.backlog, core.opts.backlogMax);
   const local = s.status === SocketStatus.BOUND ? s.local : anyAddr(s.family);
+  const denied = core.egress.check(s.channel, EgressKind.LISTEN, local);
+  if (denied) return r.fail(denied);
   const handle = core.newHandle(s, 'listener');
   s.pendingOp = { kind: 'listen', channel: r.channel, tag: r.tag, backlog };
   core.perform({ kind: 'tcp-listen', handle, local, backlog, reuseAddr: s.option(SocketOption.REUSEADDR) });
 };
 
 const connect: Handler<'CONNECT'> = (core, s, body, r, to) => {
-  const bad = checkAddr(core, s, body.addr, true);
+  const kind = s.isStream ? EgressKind.CONNECT : EgressKind.SENDTO;
+  const bad = checkAddr(core, s, body.addr, true) ?? core.egress.check(s.channel, kind, body.addr);
   if (bad) return r.fail(bad);
   if (s.isStream) {
     const local = s.status === SocketStatus.BOUND ? s.local : null;
@@ -124,7 +130,8 @@ const connect: Handler<'CONNECT'> = (core, s, body, r, to) => {
 const accept: Handler<'ACCEPT'> = (core, s, body, r) => {
   const conn = s.conns[0];
   if (!conn) return r.fail('E_WOULD_BLOCK');
-  if (!core.table.hasFree()) return r.fail('E_NO_SLOT');
+  const full = slotRefusal(core, s.channel, queueBytes(conn));
+  if (full) return r.fail(full);
   s.conns.shift();
   core.table.insert(conn);
   conn.recvCredit = body.recvCredit;
@@ -191,7 +198,8 @@ const send: Handler<'SEND'> = (core, s, body, r, to) => {
 };
 
 const sendto: Handler<'SENDTO'> = (core, s, body, r) => {
-  const badAddr = checkAddr(core, s, body.addr, true);
+  const badAddr =
+    checkAddr(core, s, body.addr, true) ?? core.egress.check(s.channel, EgressKind.SENDTO, body.addr);
   if (badAddr) return r.fail(badAddr, 0);
   if (body.addr.address === '255.255.255.255' && !s.option(SocketOption.BROADCAST))
     return r.fail('EACCES', 0);
@@ -302,13 +310,18 @@ const setopt: Handler<'SETOPT'> = (core, s, body, r) => {
       s.keepAliveMs = value;
       s.options = value ? s.options | bit : s.options & ~bit;
       break;
-    case SocketOption.RCVBUF:
+    case SocketOption.RCVBUF: {
       if (value === 0) return r.fail('E_INVALID');
+      const over = queueRefusal(core, s, s.sendCapTarget, queueSize(value));
+      if (over) return r.fail(over);
       s.recvCap = queueSize(value);
       break;
+    }
     case SocketOption.SNDBUF: {
       if (value === 0) return r.fail('E_INVALID');
       const target = queueSize(value);
+      const over = queueRefusal(core, s, target, s.recvCap);
+      if (over) return r.fail(over);
       s.sendCapTarget = target;
       if (target > s.sendCap) {
         // The extra space is granted at once (SEND_CREDIT).

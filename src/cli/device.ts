@@ -9,8 +9,8 @@
  *    in-process board is new and empty, so both modes are the same.)
  */
 import { pino, type Logger } from 'pino';
-import { openDevice, type OpenDeviceOptions } from '../index.js';
-import { Device } from '../device/index.js';
+import { openDevice, type OpenDeviceOptions, resolveChannel } from '../index.js';
+import { Device, type DeviceOptions } from '../device/index.js';
 import { Link, type LinkFraming, type MessageChannel, openPcieChannel } from '../link/index.js';
 import type { SecureOptions } from '../device/index.js';
 import { secureFromUrl } from '../secure-url.js';
@@ -46,20 +46,23 @@ export async function openCliDevice(o: DeviceCliOptions, mode: OpenMode = 'use')
   try {
     // ?keyId=N: secure execution with the key from OFFLOAD_KEY / OFFLOAD_KEY_FILE (src/secure-url.ts).
     const { url: plainUrl, secure } = secureFromUrl(url);
-    const parsed = parseDeviceUrl(plainUrl);
+    // --channel / --credential, else the URL's ?channel= / &credential=, else $OFFLOAD_CREDENTIAL for ADMIN.
+    const ch = resolveChannel({
+      url: plainUrl,
+      ...(o.channel !== undefined ? { channel: o.channel } : {}),
+      ...(o.credential !== undefined ? { credential: o.credential } : {}),
+    });
+    const bare = ch.url!;
+    const parsed = parseDeviceUrl(bare);
     const link: OpenDeviceOptions['link'] = {};
-    if (o.channel !== undefined) link.channel = o.channel;
+    if (ch.channel !== undefined) link.channel = ch.channel;
+    const who: Pick<DeviceOptions, 'credential' | 'secure'> = {};
+    if (ch.credential !== undefined) who.credential = ch.credential;
+    if (secure) who.secure = secure;
     if (mode === 'use' || parsed.kind === 'sim') {
-      return await openDevice({
-        url: plainUrl,
-        logger,
-        handshakeTimeoutMs,
-        link,
-        name: url,
-        ...(secure ? { secure } : {}),
-      });
+      return await openDevice({ url: bare, logger, handshakeTimeoutMs, link, name: bare, ...who });
     }
-    return await openAdopting(plainUrl, parsed, logger, handshakeTimeoutMs, link, secure);
+    return await openAdopting(bare, parsed, logger, handshakeTimeoutMs, link, who);
   } catch (err) {
     throw withUrl(err, url);
   }
@@ -72,7 +75,7 @@ async function openAdopting(
   logger: Logger,
   handshakeTimeoutMs: number,
   linkOpts: OpenDeviceOptions['link'],
-  secure: SecureOptions | undefined,
+  who: Pick<DeviceOptions, 'credential' | 'secure'> = {},
 ): Promise<OffloadDevice> {
   let transport: Transport;
   let link: MessageChannel;
@@ -98,7 +101,7 @@ async function openAdopting(
     handshakeTimeoutMs,
     logger,
     channel: linkOpts?.channel ?? 0,
-    ...(secure ? { secure } : {}),
+    ...who,
     onClose: async () => {
       await link.close().catch(() => undefined);
       await transport.close().catch(() => undefined);

@@ -12,6 +12,7 @@ export interface DeviceCliOptions {
   logLevel?: LogLevel;
   timeout?: number;
   channel?: number;
+  credential?: string;
 }
 
 /** Where the CLI goes when neither --device nor OFFLOAD_DEVICE says: the in-process simulator. */
@@ -22,7 +23,10 @@ export function deviceUrl(o: DeviceCliOptions): string {
   return o.device ?? (env ? env : DEFAULT_DEVICE);
 }
 
-/** Adds the shared device options to a command (no defaults here: a parent's value must not be masked). */
+/**
+ * Adds the shared device options to a command (no defaults here: a parent's value must not be masked).
+ * `channel`: the command explains --channel in its own help (monitor beside an application).
+ */
 export function withDeviceOptions(cmd: Command, json = true, channel = false): Command {
   cmd.addOption(
     new Option(
@@ -42,13 +46,20 @@ export function withDeviceOptions(cmd: Command, json = true, channel = false): C
       intArg('--timeout', 100, 600_000),
     ),
   );
-  if (channel)
-    cmd.addOption(
-      new Option(
-        '--channel <n>',
-        'link channel to open (default 0); on another channel a second host does not take channel 0 over',
-      ).argParser(intArg('--channel', 0, 255)),
-    );
+  cmd.addOption(
+    new Option(
+      '--channel <n>',
+      channel
+        ? 'link channel to open (default 0); on another channel a second host does not take channel 0 over'
+        : 'channel to open (default 0, or ?channel=N in the URL); 255 is the admin channel',
+    ).argParser(intArg('--channel', 0, 255)),
+  );
+  cmd.addOption(
+    new Option(
+      '--credential <text>',
+      'admin credential: opens the channel with role ADMIN (default: &credential= in the URL, else $OFFLOAD_CREDENTIAL on channel 255)',
+    ),
+  );
   return cmd;
 }
 

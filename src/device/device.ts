@@ -79,7 +79,7 @@ export interface DeviceOptions extends HandshakeOptions {
   requestTimeoutMs?: number;
   /** Most commands outstanding at once; more wait in a queue. Default 64. */
   maxInFlight?: number;
-  /** Channel number (for logs). Default 0. */
+  /** Channel number: the link's channel (logs, and CHANNEL_OPEN after HELLO). Default 0. */
   channel?: number;
   /** Called on close() after the link stops, e.g. to close the transport or an in-process simulator. */
   onClose?: () => Promise<void> | void;
@@ -158,8 +158,9 @@ export class Device extends EventEmitter<DeviceEvents> {
   /** Start the link and handshake. Rejects with E_OFFLOAD_NOT_A_DEVICE / _BAD_VERSION / _NO_ANSWER. */
   async open(): Promise<DeviceInfo> {
     try {
-      const info = await handshake(this.link, this.tracker, this.options, this.log);
-      await this.secureIfAsked(info);
+      const info = await handshake(this.link, this.tracker, this.options, this.log, (caps) =>
+        this.secureIfAsked(caps),
+      );
       this.adopt(info);
       this._state = 'ready';
       this.tracker.resume();
@@ -179,18 +180,18 @@ export class Device extends EventEmitter<DeviceEvents> {
   }
 
   /** The secure handshake when the application asked for it; nothing else goes out before it completes. */
-  private async secureIfAsked(info: DeviceInfo): Promise<void> {
+  private async secureIfAsked(capabilities: number): Promise<boolean> {
     const secure = this.options.secure;
-    if (!secure) return;
+    if (!secure) return false;
     await secureHandshake(
       this.link,
       this.tracker,
       secure,
-      info.capabilities,
+      capabilities,
       this.log,
       this.options.handshakeTimeoutMs ?? 5000,
     );
-    info.secure = true;
+    return true;
   }
 
   private adopt(info: DeviceInfo): void {
@@ -204,6 +205,10 @@ export class Device extends EventEmitter<DeviceEvents> {
   }
   get state(): DeviceState {
     return this._state;
+  }
+  /** The channel this device object speaks on. */
+  get channel(): number {
+    return this.options.channel ?? 0;
   }
   get epoch(): number {
     return this.sequencer.epoch;
@@ -585,15 +590,15 @@ export class Device extends EventEmitter<DeviceEvents> {
         for (let attempt = 1; !info || this.rehandshakeAgain; attempt++) {
           this.rehandshakeAgain = false;
           try {
-            const hello = await handshake(
+            // A link reset or device reset ended the session (the channel is locked): authenticate again,
+            // before CHANNEL_OPEN.
+            info = await handshake(
               this.link,
               this.tracker,
               { ...this.options, linkAlreadyUp: true },
               this.log,
+              (caps) => this.secureIfAsked(caps),
             );
-            // A link reset or device reset ended the session (the channel is locked): authenticate again.
-            await this.secureIfAsked(hello);
-            info = hello;
           } catch (err) {
             // The HELLO itself was lost to another link reset or a BOOT that overtook it: say HELLO again.
             const code = (err as { code?: string }).code;

@@ -17,10 +17,11 @@ import {
   STATUS_NAME,
   type OkResponseMessage,
 } from '../protocol/index.js';
+import { type ChannelInfo, type ChannelOptions, openChannel } from './channel.js';
 import { DeviceError, DeviceErrorCode } from './errors.js';
 import type { RequestTracker } from './requests.js';
 
-export interface HandshakeOptions {
+export interface HandshakeOptions extends ChannelOptions {
   /** How long link start and HELLO may take together (ms). Default 5000. */
   handshakeTimeoutMs?: number;
   /** Capabilities the host asks for (default HOST_CAPS). */
@@ -37,7 +38,9 @@ export const HOST_CAPS =
   Capability.ARQ |
   Capability.SNAPSHOT |
   Capability.REG_WINDOW |
-  Capability.KEEPALIVE;
+  Capability.KEEPALIVE |
+  Capability.CHANNELS |
+  Capability.EGRESS_POLICY;
 
 export interface DeviceInfo {
   protocolVersion: { major: number; minor: number; word: number };
@@ -59,6 +62,8 @@ export interface DeviceInfo {
   link: LinkParams;
   /** Secure execution: every frame on this channel is authenticated (PROTOCOL.md §12). */
   secure: boolean;
+  /** The channel this device object speaks on: number, role and quotas (CHANNEL_OPEN after HELLO). */
+  channel: ChannelInfo;
 }
 
 function capabilityNames(bits: number): CapabilityName[] {
@@ -86,11 +91,17 @@ function heardAnything(link: MessageChannel): boolean {
   return link.counters.bytesReceived > 0;
 }
 
+/**
+ * `authenticate` (the secure handshake, when asked for) runs between HELLO and CHANNEL_OPEN: a locked channel
+ * accepts nothing else (§12.3), and the admin credential then travels in authenticated frames. It resolves true
+ * when the channel is now secure.
+ */
 export async function handshake(
   link: MessageChannel,
   tracker: RequestTracker,
   options: HandshakeOptions,
   log: Logger,
+  authenticate?: (capabilities: number) => Promise<boolean>,
 ): Promise<DeviceInfo> {
   const timeoutMs = options.handshakeTimeoutMs ?? 5000;
   const deadline = Date.now() + timeoutMs;
@@ -161,6 +172,14 @@ export async function handshake(
       { deviceVersion: b.protoVersion, hostVersion: PROTOCOL_VERSION_WORD },
     );
   }
+  const caps = b.caps >>> 0;
+  const secure = authenticate ? await authenticate(caps) : false;
+  const channel = await openChannel(
+    tracker,
+    options,
+    { capabilities: caps, slots: b.slots },
+    Math.max(100, deadline - Date.now()),
+  );
   const info: DeviceInfo = {
     protocolVersion: { major, minor, word: b.protoVersion },
     capabilities: b.caps >>> 0,
@@ -173,7 +192,8 @@ export async function handshake(
     recvQueueSize: b.recvQueueSize,
     firmware: b.firmware,
     link: params,
-    secure: false,
+    secure,
+    channel,
   };
   log.debug({ info }, 'handshake done');
   return info;

@@ -60,7 +60,7 @@ export class SocketHub {
     options: { probeIntervalMs?: number } = {},
   ) {
     this.probeIntervalMs = options.probeIntervalMs ?? 1000;
-    this.table = new SocketTable({ channel: 0 });
+    this.table = new SocketTable({ channel: device.channel });
     this.table.on('add', (e, cause) => this.endpoints.get(e.id)?.onEntry(undefined, e, cause));
     this.table.on('update', (prev, next, cause) => this.endpoints.get(next.id)?.onEntry(prev, next, cause));
     this.table.on('remove', (e, reason) => {

@@ -5,7 +5,19 @@
  */
 import { EventEmitter } from 'node:events';
 import type { Logger } from 'pino';
-import type { Device, DeviceInfo, DeviceResetInfo, DeviceSnapshot, RegisterRef } from '../device/index.js';
+import {
+  adminClose,
+  clearEgress,
+  type Device,
+  type DeviceInfo,
+  type DeviceResetInfo,
+  type DeviceSnapshot,
+  type EgressRuleInit,
+  type ChannelInfo,
+  type RegisterRef,
+  resetChannel,
+  setEgressRule,
+} from '../device/index.js';
 import type { DeviceError } from '../device/index.js';
 import type { Transport } from '../transport/index.js';
 import { diffTables, type DiffOptions, type TableDifference } from './compare.js';
@@ -124,15 +136,41 @@ export class OffloadDevice extends EventEmitter<OffloadDeviceEvents> implements 
 
   // ---- device ------------------------------------------------------------------------------------
 
-  /** The device's own view of its socket table (every SNAPSHOT page). Does not change the mirror. */
-  snapshot(): Promise<DeviceSnapshot> {
-    return this.device.snapshot();
+  /**
+   * The device's own view of its socket table (every SNAPSHOT page). Does not change the mirror.
+   * `allChannels` (ADMIN channel only): every channel's sockets, each entry with its `channel`.
+   */
+  snapshot(options: { allChannels?: boolean } = {}): Promise<DeviceSnapshot> {
+    return this.device.snapshot(options.allChannels ? { allChannels: true } : {});
   }
 
   /** Differences between the mirror and a fresh snapshot; empty at a quiet moment when all is well. */
   async diff(options: DiffOptions = {}): Promise<TableDifference[]> {
     const snap = await this.device.snapshot();
-    return diffTables(this.hub.table.list(), snap.entries, { channel: 0, ...options });
+    return diffTables(this.hub.table.list(), snap.entries, { channel: this.device.channel, ...options });
+  }
+
+  // ---- channels (PROTOCOL.md §11) -------------------------------------------------------------------
+
+  /** The channel this object speaks on: number, role (NORMAL / ADMIN) and quotas. */
+  get channel(): ChannelInfo {
+    return this.device.info.channel;
+  }
+  /** ADMIN: abort a socket of any channel (its owner sees ECONNABORTED). */
+  adminClose(id: number): Promise<void> {
+    return adminClose(this.device, id);
+  }
+  /** ADMIN: abort every socket of `channel`; resolves with how many. */
+  resetChannel(channel: number): Promise<number> {
+    return resetChannel(this.device, channel);
+  }
+  /** ADMIN with a secure session: add an egress allow rule; resolves with the channel's rule count. */
+  setEgressRule(rule: EgressRuleInit): Promise<number> {
+    return setEgressRule(this.device, rule);
+  }
+  /** ADMIN with a secure session: remove every egress rule of `channel`. */
+  clearEgress(channel: number): Promise<void> {
+    return clearEgress(this.device, channel);
   }
 
   /** Reconcile the mirror with the device now (what a sequence gap triggers). */

@@ -70,3 +70,4 @@ export {
   type PcieUrlOptions,
   pcieUrlOptions,
 } from './pcie-window.js';
+export { type ChannelUrlParams, extractChannelParams } from './channel-params.js';

@@ -76,3 +76,25 @@ export async function spawnSim(args: string[], timeoutMs = 20_000): Promise<SimP
   };
   return { child, url, stdout: () => out, stderr: () => err, exited, stop };
 }
+
+/** Runs a test helper script (TypeScript, through tsx) as a child process; stdout and stderr are collected. */
+export function spawnScript(
+  script: string,
+  args: string[],
+): { child: ChildProcess; stdout(): string; stderr(): string } {
+  const child = spawn(process.execPath, ['--import', 'tsx', join(REPO_ROOT, script), ...args], {
+    cwd: REPO_ROOT,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let out = '';
+  let err = '';
+  child.stdout!.setEncoding('utf8');
+  child.stderr!.setEncoding('utf8');
+  child.stdout!.on('data', (s: string) => {
+    out += s;
+  });
+  child.stderr!.on('data', (s: string) => {
+    err += s;
+  });
+  return { child, stdout: () => out, stderr: () => err };
+}

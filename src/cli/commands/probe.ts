@@ -31,6 +31,8 @@ export interface ProbeResult {
     secure: boolean;
     secureRefused: { badMac: number; replays: number; tooOld: number; plainDropped: number };
   };
+  /** The channel opened: role and quotas (queueQuota null on a device without CHANNELS). */
+  channel: { number: number; role: string; slotQuota: number; queueQuota: number | null };
   rtt: { count: number; minMs: number; avgMs: number; maxMs: number; payloadBytes: number };
 }
 
@@ -84,6 +86,12 @@ export async function probeDevice(
         plainDropped: dev.device.link.counters.securePlainDropped,
       },
     },
+    channel: {
+      number: dev.channel.number,
+      role: dev.channel.role,
+      slotQuota: dev.channel.slotQuota,
+      queueQuota: dev.channel.queueQuota ?? null,
+    },
     rtt: {
       count: samples.length,
       minMs: round(Math.min(...samples)),
@@ -119,6 +127,10 @@ export function printProbe(p: ProbeResult, indent = ''): void {
           ],
         ] as Array<[string, string]>)
       : []),
+    [
+      'channel',
+      `${p.channel.number} ${p.channel.role}, quota ${p.channel.slotQuota} slots${p.channel.queueQuota === null ? '' : `, ${p.channel.queueQuota} B of queues`}`,
+    ],
     [
       'round trip',
       `min ${p.rtt.minMs.toFixed(3)} / avg ${p.rtt.avgMs.toFixed(3)} / max ${p.rtt.maxMs.toFixed(3)} ms  (${p.rtt.count} PINGs of ${p.rtt.payloadBytes} B)`,

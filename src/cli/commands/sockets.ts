@@ -14,10 +14,13 @@ import { ALL_ENTRY_FIELDS } from '../../sockets/index.js';
 import type { SocketEntry } from '../../protocol/index.js';
 import { untilStopped, withDevice } from '../device.js';
 import { ENTRY_HEADERS, entryCells, entryRow } from '../decode.js';
-import { type DeviceCliOptions, durationArg, withDeviceOptions } from '../options.js';
+import { type DeviceCliOptions, deviceUrl, durationArg, withDeviceOptions } from '../options.js';
+import { extractChannelParams } from '../../transport/index.js';
+import { ADMIN_CHANNEL } from '../../device/index.js';
 import { hexId, out, printJson, printNdjson, table, timestamp } from '../output.js';
 
 interface SocketsOptions extends DeviceCliOptions {
+  all?: boolean;
   deviceView?: boolean;
   diff?: boolean;
   levels?: boolean;
@@ -31,6 +34,15 @@ export function socketTable(entries: readonly SocketEntry[], indent = ''): strin
     ENTRY_HEADERS,
     entries.map((e) => entryCells(entryRow(e))),
     indent,
+  );
+}
+
+/** The admin view: every channel's sockets, with a CHANNEL column. */
+export function allChannelsTable(entries: readonly SocketEntry[]): string {
+  if (entries.length === 0) return '(no sockets)';
+  return table(
+    ['CHANNEL', ...ENTRY_HEADERS],
+    entries.map((e) => [e.channel, ...entryCells(entryRow(e))]),
   );
 }
 
@@ -61,6 +73,10 @@ export function socketsCommand(): Command {
     .description(
       "show the socket table (id, type, status, flags, local, remote, queued bytes) from the host mirror; --device-view from the device's snapshot; --diff the disagreements; --watch live",
     )
+    .option(
+      '--all',
+      "every channel's sockets with their channel (admin view: opens channel 255 unless --channel says otherwise; needs the admin credential)",
+    )
     .option('--device-view', "the device's own view (SNAPSHOT) instead of the host mirror")
     .option('--diff', 'compare the mirror with a fresh snapshot; exit status 1 if they disagree')
     .option(
@@ -84,10 +100,16 @@ Examples:
   $ offload sockets --device tcp://127.0.0.1:7070
   $ offload sockets --device-view --json
   $ offload sockets --diff                      # prints "mirror and device agree" or the differences
-  $ offload sockets --watch --duration 30s`,
+  $ offload sockets --watch --duration 30s
+  $ OFFLOAD_CREDENTIAL=secret offload sockets --all --device tcp://127.0.0.1:7070`,
   );
   cmd.action(async (_o: unknown, c: Command) => {
     const o = c.optsWithGlobals<SocketsOptions>();
+    if (o.all) {
+      if (o.channel === undefined && extractChannelParams(deviceUrl(o)).channel === undefined)
+        o.channel = ADMIN_CHANNEL;
+      return withDevice(o, 'observe', (dev) => showAll(dev, o));
+    }
     await withDevice(o, 'observe', async (dev) => {
       if (o.diff) return showDiff(dev, o);
       if (o.watch) return watch(dev, o);
@@ -102,6 +124,17 @@ Examples:
     });
   });
   return cmd;
+}
+
+async function showAll(dev: OffloadDevice, o: SocketsOptions): Promise<void> {
+  const entries = (await dev.snapshot({ allChannels: true })).entries;
+  if (o.json) printJson(entries.map((e) => ({ ...entryRow(e), channel: e.channel })));
+  else {
+    out(
+      `every channel of ${dev.name} (admin view from channel ${dev.channel.number}), epoch ${dev.device.epoch}:`,
+    );
+    out(allChannelsTable(entries));
+  }
 }
 
 async function showDiff(dev: OffloadDevice, o: SocketsOptions): Promise<void> {

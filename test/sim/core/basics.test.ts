@@ -45,14 +45,15 @@ describe('HELLO', () => {
       firmware: 'sim-test',
     });
     expect(h.caps).toBe(IMPLEMENTED_CAPABILITIES);
-    for (const c of ['CHANNELS', 'SECURE', 'EGRESS_POLICY', 'PCIE_RINGS'] as const)
-      expect(h.caps & Capability[c]).toBe(0);
+    for (const c of ['CHANNELS', 'EGRESS_POLICY'] as const)
+      expect(h.caps & Capability[c]).toBe(Capability[c]);
+    for (const c of ['SECURE', 'PCIE_RINGS'] as const) expect(h.caps & Capability[c]).toBe(0);
     expect(core.epoch).toBe(7);
     expect(host.violations).toEqual([]);
   });
 
   it('masks unimplemented capabilities and refuses commands that need unadvertised ones', () => {
-    const { host } = makeRig({ capabilities: Capability.TCP | Capability.CHANNELS | Capability.SECURE });
+    const { host } = makeRig({ capabilities: Capability.TCP | Capability.SECURE | Capability.PCIE_RINGS });
     const caps = host.hello().caps;
     expect(caps).toBe(Capability.TCP);
     expect(host.code('SNAPSHOT', { startSlot: 0, maxEntries: 1, allChannels: 0 })).toBe('E_NOT_SUPPORTED');

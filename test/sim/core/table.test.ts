@@ -116,6 +116,7 @@ describe('SNAPSHOT and QUERY', () => {
     const { host, core, net } = rig;
     const other = new RawHost(core, net, 3);
     other.ok('HELLO', { protoVersion: PROTOCOL_VERSION_WORD, hostCaps: 0 });
+    other.ok('CHANNEL_OPEN', { role: 0, credential: Buffer.alloc(0) });
     const mine = openTcp(host);
     const theirs = openTcp(other);
     expect(theirs).toBe(0x0101);
