@@ -12,7 +12,6 @@ import { pino, type Logger } from 'pino';
 import { openDevice, type OpenDeviceOptions, resolveChannel } from '../index.js';
 import { Device, type DeviceOptions } from '../device/index.js';
 import { Link, type LinkFraming, type MessageChannel, openPcieChannel } from '../link/index.js';
-import type { SecureOptions } from '../device/index.js';
 import { secureFromUrl } from '../secure-url.js';
 import { OffloadDevice } from '../sockets/index.js';
 import { createTransport, parseDeviceUrl, type Transport } from '../transport/index.js';
