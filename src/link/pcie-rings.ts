@@ -83,7 +83,7 @@ export interface PcieRingCounters {
   pollPasses: number;
   heartbeatPasses: number;
   /** Interrupt passes that found nothing to do. */
-  /** Passes that found IRQ_STATUS.RESET raised (and cleared it, RW1C): the device announced a reset. */
+  /** IRQ_STATUS.RESET found raised (and cleared, RW1C) by a service pass or a reset: the device announced a reset. */
   resetInterrupts: number;
   spuriousInterrupts: number;
   /** Times the command ring was found full with messages waiting (the sender waited). */
@@ -658,6 +658,8 @@ export class PcieRingChannel extends EventEmitter<LinkEvents> implements Message
     this.cplHead = 0;
     this.w.write32(Register.CMD_TAIL, 0);
     this.w.write32(Register.CPL_HEAD, 0);
+    // Seen here when no service pass has read it (polling mode): enableInterrupts() clears it.
+    if ((this.w.read32(Register.IRQ_STATUS) & IrqBit.RESET) !== 0) this.pcie.resetInterrupts++;
     this.enableInterrupts();
     this.uptime = { value: -1, changedAt: 0 };
     const params: LinkParams = {

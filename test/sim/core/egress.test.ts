@@ -173,9 +173,14 @@ describe('checked operations', () => {
     const t2 = openTcp(host);
     expect(host.code('BIND', { id: t2, addr: addr('10.0.0.1:9000') })).toBe('E_NOT_PERMITTED');
     expect(rig.core.table()).toHaveLength(1);
+    // RESET ended the admin's (stand-in) secure session and locked the channel: CHANNEL_OPEN is refused until
+    // a new handshake (§12.4), which the stand-in repeats by setting the state again.
     adm.hello();
-    adm.ok('CHANNEL_OPEN', { role: 1, credential: Buffer.from(CRED) });
+    expect(rig.core.channelState(255).locked).toBe(true);
+    expect(adm.code('CHANNEL_OPEN', { role: 1, credential: Buffer.from(CRED) })).toBe('E_AUTH');
+    rig.core.channelState(255).locked = false;
     rig.core.channelState(255).secure = true;
+    adm.ok('CHANNEL_OPEN', { role: 1, credential: Buffer.from(CRED) });
     adm.ok('EGRESS_CLEAR', { channel: 0 });
     expect(host.code('BIND', { id: t2, addr: addr('10.0.0.1:9000') })).toBe('OK');
   });
