@@ -3,7 +3,8 @@
  * channel and role from options, URL and environment; isolation of every socket-id opcode (identical answers
  * to a never-allocated id, nothing changed); quotas as typed errors; the admin view, admin CLOSE and
  * CHANNEL_RESET; a transfer that stays intact while another channel is reset, dropped or its host process
- * killed; the channel timeout; egress rules allowing and denying loopback targets.
+ * killed; the channel timeout; egress rules, set by a secure administrator (the §12 handshake before
+ * CHANNEL_OPEN), allowing and denying loopback targets.
  */
 import { createHash } from 'node:crypto';
 import dgram from 'node:dgram';
@@ -16,6 +17,8 @@ import { spawnScript, spawnSim, type SimProcess } from '../helpers/sim-process.j
 import { nativeServer, pattern, sha256, until } from './paths.js';
 
 const CRED = 'channel-test-credential';
+const ADMIN_KEY_ID = 7;
+const ADMIN_KEY = Buffer.alloc(32, 0x5a);
 
 function connectTo(dev: OffloadDevice, port: number): Promise<OffloadSocket> {
   return new Promise((resolve, reject) => {
@@ -110,6 +113,7 @@ describe('channels on one in-process simulator over the TCP shim', () => {
   beforeAll(async () => {
     sim = await startSimulator({
       listen: 'tcp://127.0.0.1:0',
+      secureKeys: new Map([[ADMIN_KEY_ID, ADMIN_KEY]]),
       core: { adminCredential: CRED, channelTimeoutMs: 1500, channelQuotas: { 3: { slotQuota: 2 } } },
     });
     echo = await nativeServer((s) => s.pipe(s));
@@ -282,6 +286,14 @@ describe('channels on one in-process simulator over the TCP shim', () => {
   }, 20_000);
 
   it('egress: only an ADMIN with a secure session sets rules; allowed and denied loopback targets', async () => {
+    // A second administrator on channel 254, secure (the §12 handshake, then CHANNEL_OPEN with the credential).
+    const sadm = await open(sim.url, {
+      channel: 254,
+      credential: CRED,
+      secure: { keyId: ADMIN_KEY_ID, key: ADMIN_KEY },
+    });
+    expect(sadm.info.secure).toBe(true);
+    expect(sadm.info.channel.role).toBe('ADMIN');
     const e = await open(sim.url, { channel: 20 });
     let deniedHits = 0;
     const denied = await nativeServer((s) => {
@@ -289,12 +301,11 @@ describe('channels on one in-process simulator over the TCP shim', () => {
       s.destroy();
     });
     const allowRule = { channel: 20, kind: 'CONNECT' as const, address: '127.0.0.1', port: echo.port };
+    // ADMIN without a secure session, and a secure-less NORMAL channel: refused.
     await expect(adm.setEgressRule(allowRule)).rejects.toMatchObject({ code: 'E_OFFLOAD_NOT_PERMITTED' });
     await expect(e.setEgressRule(allowRule)).rejects.toMatchObject({ code: 'E_OFFLOAD_NOT_PERMITTED' });
-    // The secure handshake sets this flag on the device; here the test sets it directly.
-    sim.core.channelState(255).secure = true;
     try {
-      expect(await adm.setEgressRule(allowRule)).toBe(1);
+      expect(await sadm.setEgressRule(allowRule)).toBe(1);
       const ok = await connectTo(e, echo.port);
       ok.write('allowed');
       expect((await new Promise<Buffer>((r) => ok.once('data', r))).toString()).toBe('allowed');
@@ -319,7 +330,7 @@ describe('channels on one in-process simulator over the TCP shim', () => {
       );
       const [udpOk, udpNo] = peers.map((p) => p.address().port);
       expect(
-        await adm.setEgressRule({
+        await sadm.setEgressRule({
           channel: 20,
           kind: 'SENDTO',
           address: '127.0.0.0',
@@ -338,7 +349,8 @@ describe('channels on one in-process simulator over the TCP shim', () => {
       u.close();
       for (const p of peers) p.close();
       // EGRESS_CLEAR lifts the restriction.
-      await adm.clearEgress(20);
+      await expect(adm.clearEgress(20)).rejects.toMatchObject({ code: 'E_OFFLOAD_NOT_PERMITTED' });
+      await sadm.clearEgress(20);
       const now = await connectTo(e, denied.port).then(
         (s) => s,
         () => undefined,
@@ -347,7 +359,6 @@ describe('channels on one in-process simulator over the TCP shim', () => {
       now?.destroy();
       await until(() => deniedHits === 1, 5000, 'the connection after EGRESS_CLEAR');
     } finally {
-      sim.core.channelState(255).secure = false;
       await denied.close();
     }
   });
