@@ -151,7 +151,7 @@ export class Device extends EventEmitter<DeviceEvents> {
     this.onMessage = this.onMessage.bind(this);
     link.on('message', this.onMessage);
     link.on('drain', () => this.tracker.drained());
-    link.on('reset', () => this.onLinkReset());
+    link.on('reset', (params) => this.onLinkReset(params.deviceReset === true));
     link.on('down', (err: Error) => this.onLinkDown(err));
   }
 
@@ -648,15 +648,17 @@ export class Device extends EventEmitter<DeviceEvents> {
   private rehandshakeAgain = false;
 
   /** The peer restarted its link (it is up again already): commands in flight are lost; HELLO again. */
-  private onLinkReset(): void {
+  private onLinkReset(deviceReset: boolean): void {
     if (this._state === 'down' || this._state === 'closed') return;
-    this.log.warn('link reset by the peer: commands in flight are lost');
+    this.log.warn({ deviceReset }, 'link reset by the peer: commands in flight are lost');
     this.tracker.pause();
     this.tracker.failInFlight(
       (p) =>
         new DeviceError(
-          DeviceErrorCode.LINK_RESET,
-          `${p.name} (tag ${p.tag}) lost: the link to ${this.name} restarted`,
+          deviceReset ? DeviceErrorCode.DEVICE_RESET : DeviceErrorCode.LINK_RESET,
+          deviceReset
+            ? `${p.name} (tag ${p.tag}) lost: ${this.name} reset (new boot epoch)`
+            : `${p.name} (tag ${p.tag}) lost: the link to ${this.name} restarted`,
           {
             opcode: p.name,
             tag: p.tag,

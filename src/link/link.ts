@@ -36,6 +36,11 @@ export interface LinkParams {
   arq: boolean;
   /** The peer's incarnation nonce; a new one means the peer restarted. */
   peerNonce: number;
+  /**
+   * On a 'reset' only: the device itself reset (PCIe: a new BOOT_EPOCH), not just the link. Its sockets are
+   * gone; what was in flight is lost to the device reset.
+   */
+  deviceReset?: boolean;
 }
 
 export interface LinkEvents {

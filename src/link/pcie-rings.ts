@@ -536,7 +536,8 @@ export class PcieRingChannel extends EventEmitter<LinkEvents> implements Message
   private announceReset(): void {
     if (!this.resetUnannounced) return;
     this.resetUnannounced = false;
-    this.emit('reset', { ...(this.agreed as LinkParams) });
+    // A new epoch with no BOOT first in the ring: announce it as what it is, a device reset (§10.4).
+    this.emit('reset', { ...(this.agreed as LinkParams), deviceReset: true });
   }
 
   private service(reason: 'irq' | 'poll' | 'heartbeat' | 'torn'): void {
