@@ -108,6 +108,8 @@ export interface DeviceCounters {
   messagesIn: number;
   events: number;
   undecodable: number;
+  /** Application listeners that threw while an event was dispatched (rethrown as uncaught, driver unharmed). */
+  listenerErrors: number;
   gaps: number;
   missedEvents: number;
   staleEvents: number;
@@ -130,7 +132,7 @@ export class Device extends EventEmitter<DeviceEvents> {
   private downError: DeviceError | undefined;
   private rehandshaking: Promise<void> | undefined;
   private closePromise: Promise<void> | undefined;
-  private readonly counters = { messagesIn: 0, events: 0, undecodable: 0, resets: 0 };
+  private readonly counters = { messagesIn: 0, events: 0, undecodable: 0, listenerErrors: 0, resets: 0 };
 
   constructor(link: MessageChannel, options: DeviceOptions = {}) {
     super();
@@ -467,17 +469,28 @@ export class Device extends EventEmitter<DeviceEvents> {
       this.log.warn({ err, length: bytes.length }, 'undecodable message from the device (dropped)');
       return;
     }
-    switch (msg.kind) {
-      case 'response':
-      case 'error':
-        this.tracker.settle(msg);
-        return;
-      case 'event':
-        this.onEvent(msg);
-        return;
-      case 'command':
-        this.log.warn({ opcode: msg.name, tag: msg.tag }, 'the device sent a command (ignored)');
-        return;
+    try {
+      switch (msg.kind) {
+        case 'response':
+        case 'error':
+          this.tracker.settle(msg);
+          return;
+        case 'event':
+          this.onEvent(msg);
+          return;
+        case 'command':
+          this.log.warn({ opcode: msg.name, tag: msg.tag }, 'the device sent a command (ignored)');
+          return;
+      }
+    } catch (err) {
+      // An application listener threw (a socket's 'data' handler, say). Unwinding through here would lose the
+      // rest of the link's input (later frames of the same read) and, on a shared line, every other channel's.
+      // The driver carries on; the exception still surfaces as uncaught, as it would from a net.Socket.
+      this.counters.listenerErrors++;
+      this.log.error({ err, opcode: msg.name }, 'an event listener threw');
+      process.nextTick(() => {
+        throw err;
+      });
     }
   }
 
