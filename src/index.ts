@@ -295,7 +295,13 @@ export {
   type TableDifference,
 } from './sockets/index.js';
 export { LinkError, LinkErrorCode } from './link/index.js';
-export { TransportError, TransportErrorCode, parseDeviceUrl } from './transport/index.js';
+export {
+  createTransport,
+  parseDeviceUrl,
+  SharedTransport,
+  TransportError,
+  TransportErrorCode,
+} from './transport/index.js';
 export type { Addr, SocketEntry } from './protocol/index.js';
 export {
   Capability,

@@ -43,6 +43,7 @@ export {
   type TcpListenerEvents,
 } from './tcp.js';
 export { PairTransport, createTransportPair, type TransportPairOptions } from './pair.js';
+export { SharedTransport } from './shared.js';
 export {
   FaultTransport,
   type FaultOptions,
