@@ -23,20 +23,7 @@ export interface SimProcess {
 }
 
 export async function spawnSim(args: string[], timeoutMs = 20_000): Promise<SimProcess> {
-  const child = spawn(process.execPath, ['--import', 'tsx', join(REPO_ROOT, 'sim', 'main.ts'), ...args], {
-    cwd: REPO_ROOT,
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let out = '';
-  let err = '';
-  child.stdout!.setEncoding('utf8');
-  child.stderr!.setEncoding('utf8');
-  child.stdout!.on('data', (s: string) => {
-    out += s;
-  });
-  child.stderr!.on('data', (s: string) => {
-    err += s;
-  });
+  const { child, stdout, stderr } = spawnScript(join('sim', 'main.ts'), args);
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => {
     child.once('exit', (code, signal) => resolve({ code, signal }));
   });
@@ -45,11 +32,11 @@ export async function spawnSim(args: string[], timeoutMs = 20_000): Promise<SimP
       cleanup();
       child.kill('SIGKILL');
       reject(
-        new Error(`simulator did not print its URL within ${timeoutMs} ms\nstdout: ${out}\nstderr: ${err}`),
+        new Error(`simulator did not print its URL within ${timeoutMs} ms\nstdout: ${stdout()}\nstderr: ${stderr()}`),
       );
     }, timeoutMs);
     const onData = () => {
-      const m = /^listening on (\S+)\n/m.exec(out);
+      const m = /^listening on (\S+)\n/m.exec(stdout());
       if (m) {
         cleanup();
         resolve(m[1]!);
@@ -57,7 +44,7 @@ export async function spawnSim(args: string[], timeoutMs = 20_000): Promise<SimP
     };
     const onExit = (code: number | null) => {
       cleanup();
-      reject(new Error(`simulator exited (${code}) before listening\nstdout: ${out}\nstderr: ${err}`));
+      reject(new Error(`simulator exited (${code}) before listening\nstdout: ${stdout()}\nstderr: ${stderr()}`));
     };
     const cleanup = () => {
       clearTimeout(timer);
@@ -74,7 +61,7 @@ export async function spawnSim(args: string[], timeoutMs = 20_000): Promise<SimP
     clearTimeout(t);
     return r;
   };
-  return { child, url, stdout: () => out, stderr: () => err, exited, stop };
+  return { child, url, stdout, stderr, exited, stop };
 }
 
 /** Runs a test helper script (TypeScript, through tsx) as a child process; stdout and stderr are collected. */
