@@ -32,7 +32,9 @@ export async function spawnSim(args: string[], timeoutMs = 20_000): Promise<SimP
       cleanup();
       child.kill('SIGKILL');
       reject(
-        new Error(`simulator did not print its URL within ${timeoutMs} ms\nstdout: ${stdout()}\nstderr: ${stderr()}`),
+        new Error(
+          `simulator did not print its URL within ${timeoutMs} ms\nstdout: ${stdout()}\nstderr: ${stderr()}`,
+        ),
       );
     }, timeoutMs);
     const onData = () => {
@@ -44,7 +46,9 @@ export async function spawnSim(args: string[], timeoutMs = 20_000): Promise<SimP
     };
     const onExit = (code: number | null) => {
       cleanup();
-      reject(new Error(`simulator exited (${code}) before listening\nstdout: ${stdout()}\nstderr: ${stderr()}`));
+      reject(
+        new Error(`simulator exited (${code}) before listening\nstdout: ${stdout()}\nstderr: ${stderr()}`),
+      );
     };
     const cleanup = () => {
       clearTimeout(timer);
