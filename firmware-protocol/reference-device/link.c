@@ -117,6 +117,7 @@ static void reset_sequences(link_t *l) {
   l->rto = l->rto_initial;
   l->rcv_next = l->rcv_acked = l->ack_sent = 0;
   l->nak_sent = 0;
+  l->nak_highest = 0;
   l->ack_timer = 0;
   /* Messages of the previous incarnation are not executed any more: their commands failed on the host (§4.7). */
   l->inq_head = 0;
@@ -320,10 +321,15 @@ static int handle_frame(link_t *l, const offload_frame_t *f) {
       } else if (d < 0) {
         send_control(l, OFFLOAD_FRAME_TYPE_ACK, NULL, 0); /* duplicate */
         l->stats.acks_tx++;
-      } else if (!l->nak_sent) {
-        send_control(l, OFFLOAD_FRAME_TYPE_NAK, NULL, 0); /* gap: once per gap */
+      } else if (!l->nak_sent || d <= l->nak_highest) {
+        /* A gap: NAK once per retransmission round (PROTOCOL.md §4.3). A frame at or below the furthest one
+           seen since our NAK means the sender went back: its retransmission of rcv_next was lost again. */
+        send_control(l, OFFLOAD_FRAME_TYPE_NAK, NULL, 0);
         l->nak_sent = 1;
+        l->nak_highest = d;
         l->stats.naks_tx++;
+      } else {
+        l->nak_highest = d;
       }
     }
     break;

@@ -56,6 +56,7 @@ typedef struct link {
   uint16_t rcv_acked; /* next seq not yet executed: the ack we advertise */
   uint16_t ack_sent;  /* ack carried by the last frame we sent */
   uint8_t nak_sent, ack_timer;
+  int16_t nak_highest; /* furthest distance beyond rcv_next seen since our NAK (a lower one: new round) */
   uint32_t ack_due;
   /* inbound messages */
   uint8_t inq_head, inq_count;
