@@ -1,6 +1,6 @@
 /**
  * Handlers for the commands that do not name a socket: HELLO, PING, REG_READ, REG_WRITE, RESET, SNAPSHOT
- * and SOCKET_OPEN. (CHANNEL_* and EGRESS_* are in channel-commands.ts.)
+ * and SOCKET_OPEN. (CHANNEL_* and EGRESS_* are in channel-commands.ts, SECURE_* in secure-commands.ts.)
  */
 import {
   Capability,
