@@ -5,6 +5,7 @@
  * device), then the whole-run audit.
  */
 import { channelCases } from './cases/channels.js';
+import { secureCases } from './cases/secure.js';
 import { eventCases, finalEventCases } from './cases/events.js';
 import { fieldCases } from './cases/fields.js';
 import { flowCases } from './cases/flow.js';
@@ -34,6 +35,7 @@ export function allCases(): ConformanceCase[] {
     ...malformedCases,
     ...linkCases,
     ...channelCases,
+    ...secureCases,
     ...resetCases,
     ...finalEventCases,
   ];
