@@ -6,6 +6,7 @@
  */
 import { channelCases } from './cases/channels.js';
 import { secureCases } from './cases/secure.js';
+import { egressCases } from './cases/egress.js';
 import { eventCases, finalEventCases } from './cases/events.js';
 import { fieldCases } from './cases/fields.js';
 import { flowCases } from './cases/flow.js';
@@ -36,6 +37,7 @@ export function allCases(): ConformanceCase[] {
     ...linkCases,
     ...channelCases,
     ...secureCases,
+    ...egressCases,
     ...resetCases,
     ...finalEventCases,
   ];
