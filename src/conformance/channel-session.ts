@@ -97,7 +97,22 @@ export async function withChannel<T>(
       await ctx.closeAll(3000).catch(() => undefined);
     }
     await client.close().catch(() => undefined);
+    main.client.otherChannelClosedAt = Date.now();
   }
+}
+
+/** The device declares a silent link down after 3 s (§4.5, the default); a second more for its timers. */
+const LINK_LIVENESS_MS = 3000 + 1000;
+
+/**
+ * Waits until the device has noticed that the kit's other-channel links are gone (no frame for the liveness
+ * time): until then those channels still have a host, and RESET from channel 0 (NORMAL) is refused (§5.8.1 RESET).
+ */
+export async function otherHostsGone(main: TestContext): Promise<void> {
+  const closed = main.client.otherChannelClosedAt;
+  if (closed === 0) return;
+  const left = closed + LINK_LIVENESS_MS - Date.now();
+  if (left > 0) await new Promise((r) => setTimeout(r, Math.min(left, LINK_LIVENESS_MS)));
 }
 
 /** CHANNEL_OPEN with `role` (the admin credential for ADMIN); fails unless OK. */

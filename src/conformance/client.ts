@@ -95,6 +95,8 @@ export class KitClient {
   lastMessageAt = Date.now();
   /** PCIe: ring resets seen (a device reset, §10.4). */
   ringResets = 0;
+  /** When the last of the kit's other-channel links (forChannel) was closed; 0: none was opened. */
+  otherChannelClosedAt = 0;
 
   /** PCIe: RESET interrupts the kit's rings saw and acknowledged (they clear IRQ_STATUS as a host must). */
   get resetInterrupts(): number {

@@ -90,7 +90,7 @@ export class TestContext {
     const c = this.options.adminCredential;
     if (!c) {
       notApplicable(
-        `${why} needs the device's admin credential: pass --admin-credential TEXT (ConformanceOptions.adminCredential)`,
+        `this test (${why}) needs the device's admin credential: pass --admin-credential TEXT (ConformanceOptions.adminCredential)`,
       );
     }
     return c;
@@ -101,7 +101,7 @@ export class TestContext {
     const k = this.options.secureKey;
     if (!k) {
       notApplicable(
-        `${why} needs a key provisioned on the device: pass --key-id N with --key-file FILE or OFFLOAD_KEY (ConformanceOptions.secureKey)`,
+        `this test (${why}) needs a key provisioned on the device: pass --key-id N with --key-file FILE or OFFLOAD_KEY (ConformanceOptions.secureKey)`,
       );
     }
     return k;
