@@ -3,11 +3,7 @@
  * with its own link, HELLO and TestContext, so that a case can speak as host A (channel 0, the kit's main
  * context) and host B (this one) at once. Always closed by the case that opened it (withChannel).
  */
-import {
-  ChannelRole,
-  type OkResponseMessage,
-  PROTOCOL_VERSION_WORD,
-} from '../protocol/index.js';
+import { ChannelRole, type OkResponseMessage, PROTOCOL_VERSION_WORD } from '../protocol/index.js';
 import { ALL_HOST_CAPS } from './cases/handshake.js';
 import type { KitClient } from './client.js';
 import { type DeviceInfo, TestContext } from './context.js';
@@ -45,7 +41,10 @@ export interface ChannelSetup {
 async function hello(client: KitClient, main: TestContext): Promise<DeviceInfo> {
   const ex = await client.request('HELLO', { protoVersion: PROTOCOL_VERSION_WORD, hostCaps: ALL_HOST_CAPS });
   if (ex.answer.kind !== 'response' || ex.answer.status !== 0) {
-    fail(`HELLO on channel ${client.channel} was refused (§5.8.1, §11: HELLO is accepted before CHANNEL_OPEN)`, main.detail(ex, 'OK'));
+    fail(
+      `HELLO on channel ${client.channel} was refused (§5.8.1, §11: HELLO is accepted before CHANNEL_OPEN)`,
+      main.detail(ex, 'OK'),
+    );
   }
   const b = (ex.answer as OkResponseMessage<'HELLO'>).body;
   client.adoptHello(b.epoch, b.eventSeq, true);
@@ -93,7 +92,9 @@ export async function withChannel<T>(
     return await fn(session);
   } finally {
     if (!client.isDown) {
-      const ctx = new TestContext(client, main.info, main.peers, main.options, () => Promise.resolve(main.info));
+      const ctx = new TestContext(client, main.info, main.peers, main.options, () =>
+        Promise.resolve(main.info),
+      );
       await ctx.closeAll(3000).catch(() => undefined);
     }
     await client.close().catch(() => undefined);

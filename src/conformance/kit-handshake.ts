@@ -29,7 +29,10 @@ export interface HandshakeStart {
 }
 
 /** SECURE_INIT with a fresh nonce; fails unless OK with the proof K says. */
-export async function secureInit(ctx: TestContext, k: { keyId: number; key: Buffer }): Promise<HandshakeStart> {
+export async function secureInit(
+  ctx: TestContext,
+  k: { keyId: number; key: Buffer },
+): Promise<HandshakeStart> {
   const hostNonce = randomBytes(SECURE_NONCE_SIZE);
   const ex = await ctx.req('SECURE_INIT', { keyId: k.keyId, hostNonce });
   ctx.expect(ex, 'OK', `SECURE_INIT with the provisioned key ${k.keyId}`, '§12.2');
@@ -39,14 +42,22 @@ export async function secureInit(ctx: TestContext, k: { keyId: number; key: Buff
   if (!timingSafeEqual(want, Buffer.from(b.deviceProof))) {
     fail(
       `SECURE_INIT's deviceProof is not HMAC-SHA256(K, 'dev' ‖ hostNonce ‖ deviceNonce ‖ channel)[0..16] for key ${k.keyId} on channel ${ctx.client.channel} (§12.2)`,
-      { sent: hexOf(ex.sent), expected: `deviceProof ${hexOf(want)}`, received: `deviceProof ${hexOf(b.deviceProof)}` },
+      {
+        sent: hexOf(ex.sent),
+        expected: `deviceProof ${hexOf(want)}`,
+        received: `deviceProof ${hexOf(b.deviceProof)}`,
+      },
     );
   }
   return { ...k, hostNonce, deviceNonce };
 }
 
 /** SECURE_FINISH with the right proof (or `proof`); the link switches over on the OK response. */
-export async function secureFinish(ctx: TestContext, hs: HandshakeStart, proof?: Buffer): Promise<Exchange<'SECURE_FINISH'>> {
+export async function secureFinish(
+  ctx: TestContext,
+  hs: HandshakeStart,
+  proof?: Buffer,
+): Promise<Exchange<'SECURE_FINISH'>> {
   const link = ctx.client.frameLink;
   const session = SecureSession.forHost(deriveSessionKeys(hs.key, hs.hostNonce, hs.deviceNonce));
   link.expectSecure(session, (m) => m.length >= 6 && m[0] === FINISH_RESPONSE && m.readUInt16LE(4) === 0);

@@ -11,11 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Simulator, startSimulator } from '../../sim/index.js';
-import {
-  type ConformanceReport,
-  listConformanceTests,
-  runConformance,
-} from '../../src/conformance/index.js';
+import { type ConformanceReport, listConformanceTests, runConformance } from '../../src/conformance/index.js';
 import { Capability } from '../../src/protocol/index.js';
 import { REPO_ROOT } from '../helpers/sim-process.js';
 
@@ -26,8 +22,10 @@ const CREDENTIAL = 'kit-admin-credential';
 /** The kit's NORMAL second channel (KIT_CHANNEL.normal) gets fewer slots than the board: E_QUOTA is reachable. */
 const QUOTAS = { 1: { slotQuota: 4 } };
 
-const CREDENTIAL_CASES = /^(channel\.(zero-not-admin|admin-snapshot|admin-close|channel-reset)|egress\.(invalid|connect-denied|sendto-denied))$/;
-const KEY_CASES = /^(secure\.(handshake|wrong-proof|bad-mac|replay|locked)|egress\.(invalid|connect-denied|sendto-denied))$/;
+const CREDENTIAL_CASES =
+  /^(channel\.(zero-not-admin|admin-snapshot|admin-close|channel-reset)|egress\.(invalid|connect-denied|sendto-denied))$/;
+const KEY_CASES =
+  /^(secure\.(handshake|wrong-proof|bad-mac|replay|locked)|egress\.(invalid|connect-denied|sendto-denied))$/;
 
 let sim: Simulator;
 let dir: string;
@@ -48,19 +46,28 @@ afterAll(async () => {
 });
 
 function failures(r: ConformanceReport): string[] {
-  return r.results.filter((x) => x.outcome === 'fail').map((x) => `${x.id}: ${x.message} ${JSON.stringify(x.detail ?? {})}`);
+  return r.results
+    .filter((x) => x.outcome === 'fail')
+    .map((x) => `${x.id}: ${x.message} ${JSON.stringify(x.detail ?? {})}`);
 }
 
-function cli(args: string[], timeoutMs = 80_000): Promise<{ code: number | null; stdout: string; stderr: string }> {
+function cli(
+  args: string[],
+  timeoutMs = 80_000,
+): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
     const env = { ...process.env };
     delete env.OFFLOAD_DEVICE;
     delete env.OFFLOAD_KEY;
-    const child = spawn(process.execPath, ['--import', 'tsx', join(REPO_ROOT, 'src', 'cli', 'main.ts'), ...args], {
-      cwd: REPO_ROOT,
-      env,
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
+    const child = spawn(
+      process.execPath,
+      ['--import', 'tsx', join(REPO_ROOT, 'src', 'cli', 'main.ts'), ...args],
+      {
+        cwd: REPO_ROOT,
+        env,
+        stdio: ['ignore', 'pipe', 'pipe'],
+      },
+    );
     let stdout = '';
     let stderr = '';
     child.stdout.setEncoding('utf8').on('data', (s: string) => {
@@ -103,13 +110,25 @@ describe('conformance kit: channels, secure execution and egress policy', () => 
     expect(failures(r)).toEqual([]);
     const na = r.results.filter((x) => x.outcome === 'n/a');
     expect(na.map((x) => x.id).sort()).toEqual(
-      r.results.filter((x) => CREDENTIAL_CASES.test(x.id) || KEY_CASES.test(x.id)).map((x) => x.id).sort(),
+      r.results
+        .filter((x) => CREDENTIAL_CASES.test(x.id) || KEY_CASES.test(x.id))
+        .map((x) => x.id)
+        .sort(),
     );
-    for (const x of na) expect(x.message).toMatch(/pass --admin-credential TEXT|pass --key-id N with --key-file FILE or OFFLOAD_KEY/);
+    for (const x of na)
+      expect(x.message).toMatch(
+        /pass --admin-credential TEXT|pass --key-id N with --key-file FILE or OFFLOAD_KEY/,
+      );
     expect(r.results.find((x) => x.id === 'channel.zero-not-admin')?.message).toMatch(/--admin-credential/);
     expect(r.results.find((x) => x.id === 'secure.handshake')?.message).toMatch(/--key-id/);
     // What needs neither still ran: isolation, the open gate, the refusals.
-    for (const id of ['channel.open-gate', 'channel.isolation.CLOSE', 'channel.quota', 'secure.finish-without-init', 'egress.not-permitted'])
+    for (const id of [
+      'channel.open-gate',
+      'channel.isolation.CLOSE',
+      'channel.quota',
+      'secure.finish-without-init',
+      'egress.not-permitted',
+    ])
       expect(r.results.find((x) => x.id === id)?.outcome, id).toBe('pass');
   }, 60_000);
 
@@ -136,7 +155,15 @@ describe('conformance kit: channels, secure execution and egress policy', () => 
     expect(r.summary.notApplicable).toBe(0);
     expect(r.summary.passed).toBe(listConformanceTests(GREP).length);
     expect(run.code).toBe(0);
-    const missing = await cli(['conformance', '--device', sim.url, '--grep', GREP, '--key-id', String(KEY_ID)]);
+    const missing = await cli([
+      'conformance',
+      '--device',
+      sim.url,
+      '--grep',
+      GREP,
+      '--key-id',
+      String(KEY_ID),
+    ]);
     expect(missing.code).not.toBe(0);
     expect(missing.stderr).toMatch(/--key-id 7 needs the key: --key-file FILE or OFFLOAD_KEY/);
   }, 90_000);

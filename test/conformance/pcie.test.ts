@@ -44,7 +44,9 @@ describe('conformance kit vs the standalone simulator on a PCIe window (rings, i
       expect(r.message).toMatch(/PCIe/);
     }
     // Everything else ran and passed: the transition table, UPDATE, flow control, events, reset.
-    const others = report.results.filter((r) => r.area !== 'link' && !pointers.includes(r) && !kit.includes(r));
+    const others = report.results.filter(
+      (r) => r.area !== 'link' && !pointers.includes(r) && !kit.includes(r),
+    );
     expect(others.length).toBeGreaterThan(200);
     expect(others.every((r) => r.outcome === 'pass')).toBe(true);
   });

@@ -152,7 +152,10 @@ export function conformanceCommand(): Command {
         'a key provisioned on the device (its key from --key-file or OFFLOAD_KEY): runs the secure-execution tests; without it they are not applicable',
       ).argParser(intArg('--key-id', 0, 0xffffffff)),
     )
-    .option('--key-file <file>', 'key file holding the --key-id key (JSON {"1":"<64 hex>"} or lines "keyId hex")');
+    .option(
+      '--key-file <file>',
+      'key file holding the --key-id key (JSON {"1":"<64 hex>"} or lines "keyId hex")',
+    );
   withDeviceOptions(cmd);
   cmd.addHelpText(
     'after',

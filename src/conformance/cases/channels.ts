@@ -105,7 +105,12 @@ function isolationCase(name: IdCommand): ConformanceCase {
           `${name} on channel ${b.channel} naming ${hexId(x)}, a socket of channel 0`,
           '§11 isolation, §6.2',
         );
-        b.ctx.expect(never, 'E_UNKNOWN_SOCKET', `${name} naming the never-allocated id ${hexId(unknown)}`, '§6.2');
+        b.ctx.expect(
+          never,
+          'E_UNKNOWN_SOCKET',
+          `${name} naming the never-allocated id ${hexId(unknown)}`,
+          '§6.2',
+        );
         const f = untagged(foreign);
         const n = untagged(never);
         if (!f.equals(n)) {
@@ -139,7 +144,8 @@ function isolationCase(name: IdCommand): ConformanceCase {
 export const channelCases: ConformanceCase[] = [
   {
     id: 'channel.open-gate',
-    title: 'before CHANNEL_OPEN a channel accepts only HELLO, PING, REG_READ, CHANNEL_OPEN and SECURE_*: the rest is E_BAD_STATE',
+    title:
+      'before CHANNEL_OPEN a channel accepts only HELLO, PING, REG_READ, CHANNEL_OPEN and SECURE_*: the rest is E_BAD_STATE',
     section: '§11, §5.8.1 CHANNEL_OPEN',
     requires: ['CHANNELS'],
     framing: 'link',
@@ -148,29 +154,50 @@ export const channelCases: ConformanceCase[] = [
       await withChannel(ctx, KIT_CHANNEL.admin, {}, async (g) => {
         const where = `on channel ${g.channel} before CHANNEL_OPEN`;
         g.ctx.expect(await g.ctx.req('PING', { payload: Buffer.from([1, 2]) }), 'OK', `PING ${where}`, S11);
-        g.ctx.expect(await g.ctx.req('REG_READ', { offset: Register.SLOTS, count: 1 }), 'OK', `REG_READ ${where}`, S11);
+        g.ctx.expect(
+          await g.ctx.req('REG_READ', { offset: Register.SLOTS, count: 1 }),
+          'OK',
+          `REG_READ ${where}`,
+          S11,
+        );
         const refusedBefore: Array<[string, Exchange]> = [
-          ['SOCKET_OPEN', await g.ctx.req('SOCKET_OPEN', { type: 1, family: ctx.family, protocol: 6, blocking: 0, recvCredit: 0 })],
+          [
+            'SOCKET_OPEN',
+            await g.ctx.req('SOCKET_OPEN', {
+              type: 1,
+              family: ctx.family,
+              protocol: 6,
+              blocking: 0,
+              recvCredit: 0,
+            }),
+          ],
           ['REG_WRITE', await g.ctx.req('REG_WRITE', { offset: Register.SCRATCH, value: 0x5a5a5a5a })],
           ['QUERY', await g.ctx.req('QUERY', { id: 0x0101 })],
           ['CLOSE', await g.ctx.req('CLOSE', { id: 0x0101, abort: 1 })],
           ['CHANNEL_RESET', await g.ctx.req('CHANNEL_RESET', { channel: 0 })],
           ['RESET', await g.ctx.req('RESET', { magic: Limits.resetMagic })],
         ];
-        for (const [what, ex] of refusedBefore) g.ctx.expect(ex, 'E_BAD_STATE', `${what} ${where}`, '§11 opening');
+        for (const [what, ex] of refusedBefore)
+          g.ctx.expect(ex, 'E_BAD_STATE', `${what} ${where}`, '§11 opening');
       });
     },
   },
   {
     id: 'channel.open-normal',
-    title: 'CHANNEL_OPEN NORMAL returns the quotas (HELLO slots then equals slotQuota); repeating it is allowed; bad role or credential with NORMAL is E_INVALID',
+    title:
+      'CHANNEL_OPEN NORMAL returns the quotas (HELLO slots then equals slotQuota); repeating it is allowed; bad role or credential with NORMAL is E_INVALID',
     section: '§5.8.1 CHANNEL_OPEN, §11',
     requires: ['CHANNELS'],
     framing: 'link',
     async run(ctx) {
       await withChannel(ctx, KIT_CHANNEL.normal, {}, async (b) => {
         const s = '§5.8.1 CHANNEL_OPEN';
-        b.ctx.expect(await b.ctx.req('CHANNEL_OPEN', { role: 7, credential: Buffer.alloc(0) }), 'E_INVALID', 'CHANNEL_OPEN with role 7', s);
+        b.ctx.expect(
+          await b.ctx.req('CHANNEL_OPEN', { role: 7, credential: Buffer.alloc(0) }),
+          'E_INVALID',
+          'CHANNEL_OPEN with role 7',
+          s,
+        );
         b.ctx.expect(
           await b.ctx.req('CHANNEL_OPEN', { role: ChannelRole.NORMAL, credential: Buffer.from('x') }),
           'E_INVALID',
@@ -196,7 +223,10 @@ export const channelCases: ConformanceCase[] = [
         await b.ctx.open(ctx.socketType());
         if (ctx.options.adminCredential) {
           b.ctx.expect(
-            await b.ctx.req('CHANNEL_OPEN', { role: ChannelRole.ADMIN, credential: ctx.options.adminCredential }),
+            await b.ctx.req('CHANNEL_OPEN', {
+              role: ChannelRole.ADMIN,
+              credential: ctx.options.adminCredential,
+            }),
             'E_BAD_STATE',
             'CHANNEL_OPEN ADMIN (right credential) on a channel open as NORMAL',
             s,
@@ -207,7 +237,8 @@ export const channelCases: ConformanceCase[] = [
   },
   {
     id: 'channel.admin-only-255',
-    title: 'channel 255 refuses CHANNEL_OPEN NORMAL (E_NOT_PERMITTED); ADMIN with a wrong credential is E_AUTH and leaves it closed',
+    title:
+      'channel 255 refuses CHANNEL_OPEN NORMAL (E_NOT_PERMITTED); ADMIN with a wrong credential is E_AUTH and leaves it closed',
     section: '§5.8.1 CHANNEL_OPEN, §11',
     requires: ['CHANNELS'],
     framing: 'link',
@@ -238,7 +269,8 @@ export const channelCases: ConformanceCase[] = [
   },
   {
     id: 'channel.zero-not-admin',
-    title: 'channel 0 cannot become ADMIN: CHANNEL_OPEN ADMIN on it is E_BAD_STATE, even with the right credential',
+    title:
+      'channel 0 cannot become ADMIN: CHANNEL_OPEN ADMIN on it is E_BAD_STATE, even with the right credential',
     section: '§11 roles',
     requires: ['CHANNELS'],
     async run(ctx) {
@@ -254,7 +286,8 @@ export const channelCases: ConformanceCase[] = [
   ...ID_COMMANDS.map(isolationCase),
   {
     id: 'channel.snapshot-isolation',
-    title: "SNAPSHOT shows only the channel's own sockets; allChannels from a NORMAL channel is E_NOT_PERMITTED",
+    title:
+      "SNAPSHOT shows only the channel's own sockets; allChannels from a NORMAL channel is E_NOT_PERMITTED",
     section: '§11, §5.8.1 SNAPSHOT',
     requires: ['CHANNELS', 'SNAPSHOT'],
     framing: 'link',
@@ -289,7 +322,8 @@ export const channelCases: ConformanceCase[] = [
   },
   {
     id: 'channel.quota',
-    title: 'a channel holding slotQuota sockets gets E_QUOTA for one more (while the device still has free slots)',
+    title:
+      'a channel holding slotQuota sockets gets E_QUOTA for one more (while the device still has free slots)',
     section: '§11 quotas',
     requires: ['CHANNELS'],
     framing: 'link',
@@ -313,7 +347,12 @@ export const channelCases: ConformanceCase[] = [
           blocking: 0,
           recvCredit: 0,
         });
-        b.ctx.expect(ex, 'E_QUOTA', `SOCKET_OPEN number ${quota + 1} on a channel with slotQuota ${quota}`, '§11 quotas');
+        b.ctx.expect(
+          ex,
+          'E_QUOTA',
+          `SOCKET_OPEN number ${quota + 1} on a channel with slotQuota ${quota}`,
+          '§11 quotas',
+        );
         // Channel 0 is not limited by channel B's quota.
         await ctx.open(type);
       });
@@ -321,7 +360,8 @@ export const channelCases: ConformanceCase[] = [
   },
   {
     id: 'channel.reset-refused',
-    title: 'a NORMAL channel may not CHANNEL_RESET (E_NOT_PERMITTED), nor RESET while channel 0 has a host (E_NOT_PERMITTED, nothing reset)',
+    title:
+      'a NORMAL channel may not CHANNEL_RESET (E_NOT_PERMITTED), nor RESET while channel 0 has a host (E_NOT_PERMITTED, nothing reset)',
     section: '§5.8.1 RESET, §5.8.1 CHANNEL_RESET, §11',
     requires: ['CHANNELS'],
     framing: 'link',
@@ -336,13 +376,24 @@ export const channelCases: ConformanceCase[] = [
           '§5.8.1 CHANNEL_RESET',
         );
         const ex = await b.ctx.req('RESET', { magic: Limits.resetMagic }, 10_000);
-        b.ctx.expect(ex, 'E_NOT_PERMITTED', 'RESET from a NORMAL channel while channel 0 is open with a host', '§5.8.1 RESET');
+        b.ctx.expect(
+          ex,
+          'E_NOT_PERMITTED',
+          'RESET from a NORMAL channel while channel 0 is open with a host',
+          '§5.8.1 RESET',
+        );
       });
       await ctx.client.quiet(60, 500);
-      check(ctx.client.epoch === epoch, `the boot epoch changed (${epoch} → ${ctx.client.epoch}) after a refused RESET (§5.8.1 RESET)`);
+      check(
+        ctx.client.epoch === epoch,
+        `the boot epoch changed (${epoch} → ${ctx.client.epoch}) after a refused RESET (§5.8.1 RESET)`,
+      );
       const e = await ctx.entry(x);
       if (ctx.has('SNAPSHOT') || ctx.has('REG_WINDOW')) {
-        check(e?.entry.id === x, `channel 0's ${hexId(x)} is gone after a refused CHANNEL_RESET / RESET (§11)`);
+        check(
+          e?.entry.id === x,
+          `channel 0's ${hexId(x)} is gone after a refused CHANNEL_RESET / RESET (§11)`,
+        );
       }
     },
   },
@@ -378,7 +429,8 @@ export const channelCases: ConformanceCase[] = [
   },
   {
     id: 'channel.admin-close',
-    title: "the admin's CLOSE of another channel's socket aborts it: the owner gets TERMINATED with ECONNABORTED; other commands stay E_UNKNOWN_SOCKET",
+    title:
+      "the admin's CLOSE of another channel's socket aborts it: the owner gets TERMINATED with ECONNABORTED; other commands stay E_UNKNOWN_SOCKET",
     section: '§11 admin powers, §5.8.2 CLOSE',
     requires: ['CHANNELS'],
     framing: 'link',
@@ -418,7 +470,8 @@ export const channelCases: ConformanceCase[] = [
   },
   {
     id: 'channel.channel-reset',
-    title: "CHANNEL_RESET from the admin aborts every socket of the channel (closed = their count, each TERMINATED with ECONNABORTED) and no other channel's",
+    title:
+      "CHANNEL_RESET from the admin aborts every socket of the channel (closed = their count, each TERMINATED with ECONNABORTED) and no other channel's",
     section: '§5.8.1 CHANNEL_RESET, §11',
     requires: ['CHANNELS'],
     framing: 'link',
@@ -432,7 +485,12 @@ export const channelCases: ConformanceCase[] = [
         const from = b.client.events.length;
         await withChannel(ctx, KIT_CHANNEL.admin, { role: 'ADMIN' }, async (a) => {
           const ex = await a.ctx.req('CHANNEL_RESET', { channel: b.channel });
-          a.ctx.expect(ex, 'OK', `CHANNEL_RESET of channel ${b.channel} from the admin`, '§5.8.1 CHANNEL_RESET');
+          a.ctx.expect(
+            ex,
+            'OK',
+            `CHANNEL_RESET of channel ${b.channel} from the admin`,
+            '§5.8.1 CHANNEL_RESET',
+          );
           const closed = (ex.answer as OkResponseMessage<'CHANNEL_RESET'>).body.closed;
           check(
             closed === held,
@@ -456,7 +514,10 @@ export const channelCases: ConformanceCase[] = [
       });
       if (ctx.has('SNAPSHOT') || ctx.has('REG_WINDOW')) {
         const e = await ctx.entry(x);
-        check(e?.entry.id === x, `CHANNEL_RESET of channel ${KIT_CHANNEL.normal} took channel 0's ${hexId(x)} too (§5.8.1 CHANNEL_RESET)`);
+        check(
+          e?.entry.id === x,
+          `CHANNEL_RESET of channel ${KIT_CHANNEL.normal} took channel 0's ${hexId(x)} too (§5.8.1 CHANNEL_RESET)`,
+        );
       }
     },
   },

@@ -21,7 +21,15 @@ type Rule = CommandBodies['EGRESS_SET'];
 /** The kit's peer host as a rule prefix (every bit significant), for ports lo..hi. */
 function hostRule(ctx: TestContext, channel: number, kind: number, lo: number, hi = lo): Rule {
   const addr: Addr = ctx.addr({ host: ctx.peers.host, port: 0 });
-  return { channel, kind, prefixLen: addr.family === 4 ? 32 : 128, reserved: 0, portLow: lo, portHigh: hi, addr };
+  return {
+    channel,
+    kind,
+    prefixLen: addr.family === 4 ? 32 : 128,
+    reserved: 0,
+    portLow: lo,
+    portHigh: hi,
+    addr,
+  };
 }
 
 /** What channel 0's table looks like now (SNAPSHOT, else the socket's entry). */
@@ -43,7 +51,8 @@ async function asSecureAdmin(
     try {
       await fn(admin);
     } finally {
-      if (!admin.client.isDown) await admin.ctx.req('EGRESS_CLEAR', { channel: cleanup }).catch(() => undefined);
+      if (!admin.client.isDown)
+        await admin.ctx.req('EGRESS_CLEAR', { channel: cleanup }).catch(() => undefined);
     }
   });
 }
@@ -98,7 +107,12 @@ export const egressCases: ConformanceCase[] = [
     requires: ['EGRESS_POLICY'],
     async run(ctx) {
       const rule = hostRule(ctx, SPARE_CHANNEL, EgressKind.CONNECT, 1);
-      ctx.expect(await ctx.req('EGRESS_SET', rule), 'E_NOT_PERMITTED', 'EGRESS_SET from channel 0 (NORMAL, plain)', SECTION);
+      ctx.expect(
+        await ctx.req('EGRESS_SET', rule),
+        'E_NOT_PERMITTED',
+        'EGRESS_SET from channel 0 (NORMAL, plain)',
+        SECTION,
+      );
       ctx.expect(
         await ctx.req('EGRESS_CLEAR', { channel: SPARE_CHANNEL }),
         'E_NOT_PERMITTED',
@@ -109,19 +123,30 @@ export const egressCases: ConformanceCase[] = [
       // The other halves when the kit can play them: ADMIN without a secure session, secure without ADMIN.
       if (ctx.options.adminCredential) {
         await withChannel(ctx, KIT_CHANNEL.admin, { role: 'ADMIN' }, async (a) => {
-          a.ctx.expect(await a.ctx.req('EGRESS_SET', rule), 'E_NOT_PERMITTED', 'EGRESS_SET from a plain ADMIN channel', SECTION);
+          a.ctx.expect(
+            await a.ctx.req('EGRESS_SET', rule),
+            'E_NOT_PERMITTED',
+            'EGRESS_SET from a plain ADMIN channel',
+            SECTION,
+          );
         });
       }
       if (ctx.options.secureKey && ctx.has('SECURE')) {
         await withChannel(ctx, KIT_CHANNEL.secure, { secure: true, role: 'NORMAL' }, async (n) => {
-          n.ctx.expect(await n.ctx.req('EGRESS_SET', rule), 'E_NOT_PERMITTED', 'EGRESS_SET from a secure NORMAL channel', SECTION);
+          n.ctx.expect(
+            await n.ctx.req('EGRESS_SET', rule),
+            'E_NOT_PERMITTED',
+            'EGRESS_SET from a secure NORMAL channel',
+            SECTION,
+          );
         });
       }
     },
   },
   {
     id: 'egress.invalid',
-    title: 'EGRESS_SET with an unknown kind, prefixLen > 32 for IPv4 or portLow > portHigh is E_INVALID and adds nothing; an identical rule is not added twice',
+    title:
+      'EGRESS_SET with an unknown kind, prefixLen > 32 for IPv4 or portLow > portHigh is E_INVALID and adds nothing; an identical rule is not added twice',
     section: '§12.5',
     requires: ['EGRESS_POLICY', 'CHANNELS', 'SECURE'],
     framing: 'link',
@@ -143,18 +168,30 @@ export const egressCases: ConformanceCase[] = [
           ['portLow 2001 > portHigh 2000', { ...good, portLow: 2001 }],
         ];
         for (const [what, rule] of bad) {
-          admin.ctx.expect(await admin.ctx.req('EGRESS_SET', rule), 'E_INVALID', `EGRESS_SET with ${what}`, SECTION);
+          admin.ctx.expect(
+            await admin.ctx.req('EGRESS_SET', rule),
+            'E_INVALID',
+            `EGRESS_SET with ${what}`,
+            SECTION,
+          );
         }
         const n = await set(admin, good, 'a valid rule after the refused ones');
-        check(n === 1, `EGRESS_SET of the first valid rule answered rules = ${n}: the refused rules were added (§12.5)`);
+        check(
+          n === 1,
+          `EGRESS_SET of the first valid rule answered rules = ${n}: the refused rules were added (§12.5)`,
+        );
         const again = await set(admin, good, 'the same rule again');
-        check(again === 1, `EGRESS_SET of an identical rule answered rules = ${again}, expected 1 (§12.5: not added twice)`);
+        check(
+          again === 1,
+          `EGRESS_SET of an identical rule answered rules = ${again}, expected 1 (§12.5: not added twice)`,
+        );
       });
     },
   },
   {
     id: 'egress.connect-denied',
-    title: "a CONNECT rule on channel 0 allowing only the echo peer's port: CONNECT elsewhere is E_NOT_PERMITTED (table unchanged), to the echo peer works; EGRESS_CLEAR lifts it",
+    title:
+      "a CONNECT rule on channel 0 allowing only the echo peer's port: CONNECT elsewhere is E_NOT_PERMITTED (table unchanged), to the echo peer works; EGRESS_CLEAR lifts it",
     section: '§12.5',
     requires: ['EGRESS_POLICY', 'CHANNELS', 'SECURE', 'TCP'],
     framing: 'link',
@@ -162,7 +199,11 @@ export const egressCases: ConformanceCase[] = [
     async run(ctx) {
       const p = ctx.peers;
       await asSecureAdmin(ctx, 0, async (admin) => {
-        const n = await set(admin, hostRule(ctx, 0, EgressKind.CONNECT, p.echo.port), `CONNECT ${p.host}:${p.echo.port} for channel 0`);
+        const n = await set(
+          admin,
+          hostRule(ctx, 0, EgressKind.CONNECT, p.echo.port),
+          `CONNECT ${p.host}:${p.echo.port} for channel 0`,
+        );
         check(n === 1, `EGRESS_SET of the first rule for channel 0 answered rules = ${n} (§12.5)`);
         const x = await ctx.open('STREAM');
         await refusedByPolicy(
@@ -179,14 +220,19 @@ export const egressCases: ConformanceCase[] = [
   },
   {
     id: 'egress.sendto-denied',
-    title: "a SENDTO rule on channel 0 allowing only the UDP echo peer: SENDTO and DGRAM CONNECT elsewhere are E_NOT_PERMITTED (table unchanged); EGRESS_CLEAR lifts it",
+    title:
+      'a SENDTO rule on channel 0 allowing only the UDP echo peer: SENDTO and DGRAM CONNECT elsewhere are E_NOT_PERMITTED (table unchanged); EGRESS_CLEAR lifts it',
     section: '§12.5',
     requires: ['EGRESS_POLICY', 'CHANNELS', 'SECURE', 'UDP'],
     framing: 'link',
     async run(ctx) {
       const p = ctx.peers;
       await asSecureAdmin(ctx, 0, async (admin) => {
-        await set(admin, hostRule(ctx, 0, EgressKind.SENDTO, p.udpEcho.port), `SENDTO ${p.host}:${p.udpEcho.port} for channel 0`);
+        await set(
+          admin,
+          hostRule(ctx, 0, EgressKind.SENDTO, p.udpEcho.port),
+          `SENDTO ${p.host}:${p.udpEcho.port} for channel 0`,
+        );
         const d = await ctx.open('DGRAM');
         const data = Buffer.from('egress');
         await refusedByPolicy(
@@ -199,7 +245,12 @@ export const egressCases: ConformanceCase[] = [
         ctx.expect(ok, 'OK', `SENDTO to the allowed ${p.host}:${p.udpEcho.port}`, SECTION);
         const c = await ctx.open('DGRAM');
         const denied = await ctx.req('CONNECT', { id: c, timeoutMs: 0, addr: ctx.addr(p.refused) });
-        ctx.expect(denied, 'E_NOT_PERMITTED', `DGRAM CONNECT to ${p.host}:${p.refused.port} (a SENDTO rule covers DGRAM CONNECT's peer)`, SECTION);
+        ctx.expect(
+          denied,
+          'E_NOT_PERMITTED',
+          `DGRAM CONNECT to ${p.host}:${p.refused.port} (a SENDTO rule covers DGRAM CONNECT's peer)`,
+          SECTION,
+        );
         await clear(admin, 0);
         ctx.expect(
           await ctx.req('CONNECT', { id: c, timeoutMs: 0, addr: ctx.addr(p.refused) }),

@@ -37,7 +37,8 @@ async function socketsOf(ctx: TestContext): Promise<number[]> {
 export const secureCases: ConformanceCase[] = [
   {
     id: 'secure.finish-without-init',
-    title: 'SECURE_FINISH without a preceding SECURE_INIT is E_BAD_STATE; SECURE_INIT with an unknown keyId is E_AUTH',
+    title:
+      'SECURE_FINISH without a preceding SECURE_INIT is E_BAD_STATE; SECURE_INIT with an unknown keyId is E_AUTH',
     section: '§12.2',
     requires: [...SECURE_CAPS],
     framing: 'link',
@@ -61,7 +62,8 @@ export const secureCases: ConformanceCase[] = [
   },
   {
     id: 'secure.handshake',
-    title: "the handshake with the provisioned key: the device's proof verifies, then every frame both ways is SECURE and commands work",
+    title:
+      "the handshake with the provisioned key: the device's proof verifies, then every frame both ways is SECURE and commands work",
     section: '§12.2, §12.3',
     requires: [...SECURE_CAPS],
     framing: 'link',
@@ -75,7 +77,12 @@ export const secureCases: ConformanceCase[] = [
         s.ctx.expect(ping, 'OK', 'PING after the handshake', '§12.3');
         const mine = tap.fromDevice
           .slice(mark)
-          .filter((f) => f.frame.channel === s.channel && f.frame.type !== FrameType.SYNC && f.frame.type !== FrameType.SYNC_ACK);
+          .filter(
+            (f) =>
+              f.frame.channel === s.channel &&
+              f.frame.type !== FrameType.SYNC &&
+              f.frame.type !== FrameType.SYNC_ACK,
+          );
         check(mine.length > 0, `no frame from the device on channel ${s.channel} after the handshake`);
         const plain = mine.filter((f) => (f.frame.flags & FrameFlag.SECURE) === 0);
         if (plain.length > 0) {
@@ -89,7 +96,8 @@ export const secureCases: ConformanceCase[] = [
   },
   {
     id: 'secure.wrong-proof',
-    title: 'SECURE_FINISH with a wrong hostProof is E_AUTH and changes nothing (plain frames work, a second FINISH is E_BAD_STATE, a new handshake succeeds)',
+    title:
+      'SECURE_FINISH with a wrong hostProof is E_AUTH and changes nothing (plain frames work, a second FINISH is E_BAD_STATE, a new handshake succeeds)',
     section: '§12.2',
     requires: [...SECURE_CAPS],
     framing: 'link',
@@ -114,13 +122,19 @@ export const secureCases: ConformanceCase[] = [
           '§12.2',
         );
         await kitHandshake(s.ctx, key);
-        s.ctx.expect(await s.ctx.req('PING', { payload: Buffer.from([1]) }), 'OK', 'PING after a new handshake', '§12.3');
+        s.ctx.expect(
+          await s.ctx.req('PING', { payload: Buffer.from([1]) }),
+          'OK',
+          'PING after a new handshake',
+          '§12.3',
+        );
       });
     },
   },
   {
     id: 'secure.bad-mac',
-    title: 'a SECURE frame whose MAC does not verify is dropped, never acted on (the sealed SOCKET_OPEN creates nothing)',
+    title:
+      'a SECURE frame whose MAC does not verify is dropped, never acted on (the sealed SOCKET_OPEN creates nothing)',
     section: '§12.3',
     requires: [...SECURE_CAPS],
     framing: 'link',
@@ -141,7 +155,13 @@ export const secureCases: ConformanceCase[] = [
         const type = ctx.socketType();
         const open = s.ctx.client.request(
           'SOCKET_OPEN',
-          { type: type === 'STREAM' ? 1 : 2, family: ctx.family, protocol: type === 'STREAM' ? 6 : 17, blocking: 0, recvCredit: 0 },
+          {
+            type: type === 'STREAM' ? 1 : 2,
+            family: ctx.family,
+            protocol: type === 'STREAM' ? 6 : 17,
+            blocking: 0,
+            recvCredit: 0,
+          },
           s.client.params.arq ? 5000 : 1500,
         );
         const answer = await open.then(
@@ -156,11 +176,14 @@ export const secureCases: ConformanceCase[] = [
         // With ARQ the link retransmits the message (new counter, good MAC); without it the message is gone.
         const sent = tap.fromHost.slice(hostMark).filter((f) => carries(f.frame, Opcode.SOCKET_OPEN)).length;
         if (answer && sent < 2) {
-          fail('the device answered a SOCKET_OPEN whose frame had a wrong MAC (§12.3: verify before acting on any field)', {
-            sent: describeBytes(forged!),
-            expected: 'the frame dropped: no answer',
-            received: describeBytes(answer.raw),
-          });
+          fail(
+            'the device answered a SOCKET_OPEN whose frame had a wrong MAC (§12.3: verify before acting on any field)',
+            {
+              sent: describeBytes(forged!),
+              expected: 'the frame dropped: no answer',
+              received: describeBytes(answer.raw),
+            },
+          );
         }
         const after = await socketsOf(s.ctx);
         const grown = after.filter((id) => !before.includes(id));
@@ -169,13 +192,19 @@ export const secureCases: ConformanceCase[] = [
           grown.length === answered,
           `the table grew by ${grown.length} socket(s) (${grown.map(hexId).join(', ')}) for ${answered} answered SOCKET_OPEN after a forged MAC (§12.3: never acted on)`,
         );
-        s.ctx.expect(await s.ctx.req('PING', { payload: Buffer.from([2]) }), 'OK', 'PING after the forged frame (the session survives)', '§12.3');
+        s.ctx.expect(
+          await s.ctx.req('PING', { payload: Buffer.from([2]) }),
+          'OK',
+          'PING after the forged frame (the session survives)',
+          '§12.3',
+        );
       });
     },
   },
   {
     id: 'secure.replay',
-    title: 'a replayed SECURE frame (a sealed SOCKET_OPEN sent again byte for byte) is dropped: no second answer, no second socket',
+    title:
+      'a replayed SECURE frame (a sealed SOCKET_OPEN sent again byte for byte) is dropped: no second answer, no second socket',
     section: '§12.3',
     requires: [...SECURE_CAPS],
     framing: 'link',
@@ -186,7 +215,10 @@ export const secureCases: ConformanceCase[] = [
         const mark = tap.fromHost.length;
         const id = await s.ctx.open(ctx.socketType());
         const sealed = tap.fromHost.slice(mark).find((f) => carries(f.frame, Opcode.SOCKET_OPEN));
-        check(sealed !== undefined && (sealed.frame.flags & FrameFlag.SECURE) !== 0, 'the kit did not see its own SOCKET_OPEN go out sealed (§12.3)');
+        check(
+          sealed !== undefined && (sealed.frame.flags & FrameFlag.SECURE) !== 0,
+          'the kit did not see its own SOCKET_OPEN go out sealed (§12.3)',
+        );
         const before = await socketsOf(s.ctx);
         const violations = s.client.violations.length;
         const strays = s.client.strayAnswers.length;
@@ -196,20 +228,29 @@ export const secureCases: ConformanceCase[] = [
         const after = await socketsOf(s.ctx);
         const second = s.client.violations.slice(violations).filter((v) => v.kind === 'answer');
         if (second.length > 0 || s.client.strayAnswers.length > strays || after.length !== before.length) {
-          fail(`the device acted on a replayed SECURE frame (counter ${sealed.frame.counter}) (§12.3: a counter already seen is rejected)`, {
-            sent: describeBytes(sealed.wire),
-            expected: `no answer and the table unchanged (${before.map(hexId).join(', ')})`,
-            received: `${second.length + s.client.strayAnswers.length - strays} answer(s); table ${after.map(hexId).join(', ')}`,
-          });
+          fail(
+            `the device acted on a replayed SECURE frame (counter ${sealed.frame.counter}) (§12.3: a counter already seen is rejected)`,
+            {
+              sent: describeBytes(sealed.wire),
+              expected: `no answer and the table unchanged (${before.map(hexId).join(', ')})`,
+              received: `${second.length + s.client.strayAnswers.length - strays} answer(s); table ${after.map(hexId).join(', ')}`,
+            },
+          );
         }
         check(after.includes(id), `${hexId(id)} is gone after a replayed frame`);
-        s.ctx.expect(await s.ctx.req('PING', { payload: Buffer.from([3]) }), 'OK', 'PING after the replay (the session survives)', '§12.3');
+        s.ctx.expect(
+          await s.ctx.req('PING', { payload: Buffer.from([3]) }),
+          'OK',
+          'PING after the replay (the session survives)',
+          '§12.3',
+        );
       });
     },
   },
   {
     id: 'secure.locked',
-    title: 'a link restart locks a secure channel: only HELLO, PING, REG_READ and SECURE_* are accepted (else E_AUTH) until a new handshake; its sockets survive',
+    title:
+      'a link restart locks a secure channel: only HELLO, PING, REG_READ and SECURE_* are accepted (else E_AUTH) until a new handshake; its sockets survive',
     section: '§12.3, §12.4',
     requires: [...SECURE_CAPS],
     framing: 'link',
@@ -221,10 +262,24 @@ export const secureCases: ConformanceCase[] = [
         const locked = await startChannelLink(ctx, s.client);
         const w = 'on a secure channel after a link restart';
         locked.expect(await locked.req('PING', { payload: Buffer.from([4]) }), 'OK', `PING ${w}`, '§12.3');
-        locked.expect(await locked.req('REG_READ', { offset: Register.SLOTS, count: 1 }), 'OK', `REG_READ ${w}`, '§12.3');
+        locked.expect(
+          await locked.req('REG_READ', { offset: Register.SLOTS, count: 1 }),
+          'OK',
+          `REG_READ ${w}`,
+          '§12.3',
+        );
         for (const [what, ex] of [
           ['GETOPT', await locked.req('GETOPT', { id, option: 2 })],
-          ['SOCKET_OPEN', await locked.req('SOCKET_OPEN', { type: 1, family: ctx.family, protocol: 6, blocking: 0, recvCredit: 0 })],
+          [
+            'SOCKET_OPEN',
+            await locked.req('SOCKET_OPEN', {
+              type: 1,
+              family: ctx.family,
+              protocol: 6,
+              blocking: 0,
+              recvCredit: 0,
+            }),
+          ],
           ['CHANNEL_OPEN', await locked.req('CHANNEL_OPEN', { role: 0, credential: Buffer.alloc(0) })],
           ['CLOSE', await locked.req('CLOSE', { id, abort: 1 })],
         ] as const) {
@@ -232,7 +287,12 @@ export const secureCases: ConformanceCase[] = [
         }
         await kitHandshake(locked, key);
         const ex = await locked.req('GETOPT', { id, option: 2 });
-        locked.expect(ex, 'OK', `GETOPT of ${hexId(id)} after the new handshake (the socket survives the lock)`, '§12.3');
+        locked.expect(
+          ex,
+          'OK',
+          `GETOPT of ${hexId(id)} after the new handshake (the socket survives the lock)`,
+          '§12.3',
+        );
         locked.kept.clear();
         await locked.closeAll(3000);
       });
