@@ -10,7 +10,7 @@ import { type DeviceInfo, TestContext } from './context.js';
 import { kitHandshake } from './kit-handshake.js';
 import { fail } from './types.js';
 
-/** Channels the kit uses (never 0's neighbours a board may reserve: these are documented in the README). */
+/** The channels the kit uses beside channel 0 (listed in the README: a board must let them be opened). */
 export const KIT_CHANNEL = {
   /** Host B: a NORMAL channel. */
   normal: 1,

@@ -13,6 +13,7 @@ import {
   Register,
   SECURE_NONCE_SIZE,
   SECURE_PROOF_SIZE,
+  SocketOption,
 } from '../../protocol/index.js';
 import { KIT_CHANNEL, openChannel, startChannelLink, withChannel } from '../channel-session.js';
 import { TimeoutError } from '../client.js';
@@ -269,7 +270,7 @@ export const secureCases: ConformanceCase[] = [
           '§12.3',
         );
         for (const [what, ex] of [
-          ['GETOPT', await locked.req('GETOPT', { id, option: 2 })],
+          ['GETOPT', await locked.req('GETOPT', { id, option: SocketOption.NODELAY })],
           [
             'SOCKET_OPEN',
             await locked.req('SOCKET_OPEN', {
@@ -286,7 +287,7 @@ export const secureCases: ConformanceCase[] = [
           locked.expect(ex, 'E_AUTH', `${what} ${w} (locked)`, '§12.3');
         }
         await kitHandshake(locked, key);
-        const ex = await locked.req('GETOPT', { id, option: 2 });
+        const ex = await locked.req('GETOPT', { id, option: SocketOption.NODELAY });
         locked.expect(
           ex,
           'OK',
