@@ -369,8 +369,10 @@ export class DeviceCore {
     const name = msg.name as SocketCommandName;
     const id = (msg.body as { id: number }).id;
     // The admin channel may CLOSE any channel's socket (§11); every other id of another channel is unknown.
+    // ---- DEFECT foreignIdAccepted: any channel's socket is found, as if it were this channel's own.
+    const foreignOk = core.opts.defects.foreignIdAccepted;
     const s =
-      core.table.get(id, channel) ??
+      core.table.get(id, foreignOk ? undefined : channel) ??
       (name === 'CLOSE' && isAdmin(core, channel) ? core.table.get(id) : undefined);
     if (!s) {
       // ---- DEFECT updateUnknownChangesTable: the unknown id's flags land on some socket in the table.
@@ -390,7 +392,7 @@ export class DeviceCore {
       s.deferred.push({ channel, msg });
       return;
     }
-    if (s.channel !== channel) {
+    if (s.channel !== channel && !foreignOk) {
       adminClose(core, s, msg.body as { abort: number }, r);
       return;
     }

@@ -24,6 +24,8 @@ export interface DefectModes {
   dropDataByte: boolean;
   /** Messages with an unknown opcode get no answer at all. */
   ignoreUnknownOpcode: boolean;
+  /** Channel isolation broken: a socket command naming another channel's socket acts on it (§11). */
+  foreignIdAccepted: boolean;
 }
 
 export const NO_DEFECTS: Readonly<DefectModes> = Object.freeze({
@@ -33,6 +35,7 @@ export const NO_DEFECTS: Readonly<DefectModes> = Object.freeze({
   overGrantCredit: false,
   dropDataByte: false,
   ignoreUnknownOpcode: false,
+  foreignIdAccepted: false,
 });
 
 export const DEFECT_MODE_NAMES = Object.keys(NO_DEFECTS) as (keyof DefectModes)[];

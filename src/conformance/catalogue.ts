@@ -1,8 +1,12 @@
 /**
  * Every test of the kit, in run order: handshake and registers first, the transition table, UPDATE and slots,
- * flow control, events and snapshots, the network, malformed messages, the link, and RESET last (it wipes the
+ * flow control, events and snapshots, the network, malformed messages, the link, channels, secure
+ * execution and the egress policy, and RESET last (it wipes the
  * device), then the whole-run audit.
  */
+import { channelCases } from './cases/channels.js';
+import { secureCases } from './cases/secure.js';
+import { egressCases } from './cases/egress.js';
 import { eventCases, finalEventCases } from './cases/events.js';
 import { fieldCases } from './cases/fields.js';
 import { flowCases } from './cases/flow.js';
@@ -31,6 +35,9 @@ export function allCases(): ConformanceCase[] {
     ...networkCases,
     ...malformedCases,
     ...linkCases,
+    ...channelCases,
+    ...secureCases,
+    ...egressCases,
     ...resetCases,
     ...finalEventCases,
   ];

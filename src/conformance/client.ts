@@ -27,6 +27,7 @@ import {
   StatusCode,
 } from '../protocol/index.js';
 import type { Transport } from '../transport/index.js';
+import { ChannelView } from './channel-view.js';
 import { describeMessage, hexOf } from './format.js';
 import { type Framing, TamperTransport } from './tamper.js';
 
@@ -92,6 +93,9 @@ export class KitClient {
   /** Seq of the last event seen in the current epoch (undefined until the first HELLO). */
   lastSeq: number | undefined;
   lastMessageAt = Date.now();
+  /** When the last of the kit's other-channel links (forChannel) was closed; 0: none was opened. */
+  otherChannelClosedAt = 0;
+
   /** PCIe: RESET interrupts the kit's rings saw and acknowledged (they clear IRQ_STATUS as a host must). */
   get resetInterrupts(): number {
     return this.link instanceof PcieRingChannel ? this.link.pcie.resetInterrupts : 0;
@@ -124,6 +128,8 @@ export class KitClient {
     readonly timeoutMs: number,
     logger?: Logger,
     private readonly pcieUrl?: string,
+    /** Channel of the kit's link (§11): 0 for the main session, others for the channel tests. */
+    readonly channel = 0,
   ) {
     if (framing === 'pcie') {
       if (!pcieUrl) throw new TypeError('KitClient on PCIe needs the pcie: URL');
@@ -133,6 +139,22 @@ export class KitClient {
       this.tap = new TamperTransport(transport, framing);
     }
     this.log = logger ?? pino({ level: 'silent' });
+  }
+
+  /**
+   * A new client for another channel over the same byte stream (not started): the device serves several
+   * channels per connection (§11). Closing it leaves this client and the transport alone.
+   */
+  forChannel(channel: number): KitClient {
+    if (!this.tap) throw new ClientDownError('channels need a link layer; PCIe has none (§10)');
+    return new KitClient(
+      new ChannelView(this.tap.inner),
+      this.framing,
+      this.timeoutMs,
+      this.log,
+      undefined,
+      channel,
+    );
   }
 
   /** The Link itself (serial/TCP), for tests of the link layer. */
@@ -163,7 +185,8 @@ export class KitClient {
       syncTimeoutMs,
       closeTransport: false,
       logger: this.log,
-      name: 'conformance',
+      name: this.channel === 0 ? 'conformance' : `conformance#${this.channel}`,
+      channel: this.channel,
       ...(bitRate > 0 ? { bitRate } : {}),
     });
     const link = this.link;

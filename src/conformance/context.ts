@@ -48,6 +48,10 @@ export interface ContextOptions {
   dataBytes: number;
   /** Most bytes pushed to reach a full send queue (SENDING held) before giving up. */
   fillBudgetBytes: number;
+  /** The device's admin credential (CHANNEL_OPEN ADMIN, §11); the admin tests are not applicable without it. */
+  adminCredential?: Buffer;
+  /** A key provisioned on the device (§12.1); the secure tests are not applicable without it. */
+  secureKey?: { keyId: number; key: Buffer };
 }
 
 export class TestContext {
@@ -79,6 +83,28 @@ export class TestContext {
 
   require(cap: CapabilityName, why = ''): void {
     if (!this.has(cap)) notApplicable(`the device does not advertise ${cap}${why ? ` (${why})` : ''} (§14)`);
+  }
+
+  /** The admin credential, or not applicable (naming the option that gives it). */
+  credential(why: string): Buffer {
+    const c = this.options.adminCredential;
+    if (!c) {
+      notApplicable(
+        `this test (${why}) needs the device's admin credential: pass --admin-credential TEXT (ConformanceOptions.adminCredential)`,
+      );
+    }
+    return c;
+  }
+
+  /** The provisioned key, or not applicable (naming the options that give it). */
+  secureKey(why: string): { keyId: number; key: Buffer } {
+    const k = this.options.secureKey;
+    if (!k) {
+      notApplicable(
+        `this test (${why}) needs a key provisioned on the device: pass --key-id N with --key-file FILE or OFFLOAD_KEY (ConformanceOptions.secureKey)`,
+      );
+    }
+    return k;
   }
 
   /** A socket type the device offers (STREAM preferred); not applicable when it offers neither. */

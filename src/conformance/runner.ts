@@ -10,6 +10,7 @@ import {
   type CapabilityName,
   type OkResponseMessage,
   PROTOCOL_VERSION_WORD,
+  parseSecureKey,
 } from '../protocol/index.js';
 import { createTransport, parseDeviceUrl, type Transport } from '../transport/index.js';
 import { allCases } from './catalogue.js';
@@ -54,6 +55,13 @@ export interface ConformanceOptions {
   dataBytes?: number;
   /** Most bytes pushed to fill a send queue (SENDING held) before giving up. Default 32 MiB. */
   fillBudgetBytes?: number;
+  /**
+   * The device's admin credential (CHANNEL_OPEN ADMIN, §11): the admin and egress tests need it and are not
+   * applicable without it.
+   */
+  adminCredential?: string | Uint8Array;
+  /** A key provisioned on the device (§12.1; 32 bytes or 64 hex characters): the secure tests need it. */
+  secureKey?: { keyId: number; key: Uint8Array | string };
   /** Called as each test finishes (for live output). */
   onResult?: (r: TestResult) => void;
   /** Replaces the catalogue (tests of the kit itself). */
@@ -211,6 +219,12 @@ export async function runConformance(opts: ConformanceOptions): Promise<Conforma
     dataBytes: opts.dataBytes ?? 256 * 1024,
     fillBudgetBytes: opts.fillBudgetBytes ?? 32 * 1024 * 1024,
   };
+  if (opts.adminCredential !== undefined && opts.adminCredential.length > 0) {
+    ctxOptions.adminCredential = Buffer.from(opts.adminCredential);
+  }
+  if (opts.secureKey) {
+    ctxOptions.secureKey = { keyId: opts.secureKey.keyId, key: parseSecureKey(opts.secureKey.key) };
+  }
   const cases = (opts.cases ?? allCases()).filter(matcher(opts.grep));
   const results: TestResult[] = [];
   const report = (setupError?: string, info?: DeviceSummary): ConformanceReport => {

@@ -39,6 +39,11 @@ const EXPECTED: Record<keyof DefectModes, { test: RegExp; message: RegExp }> = {
     test: /^malformed\.(unknown-opcode|wrong-kind)$/,
     message: /no answer within \d+ ms; undecodable messages are answered with ERROR_RESPONSE, never ignored/,
   },
+  foreignIdAccepted: {
+    test: /^channel\.isolation\.[A-Z_]+$/,
+    message:
+      /on channel 1 naming 0x[0-9A-F]{4}, a socket of channel 0: answered \w+, expected E_UNKNOWN_SOCKET \(§11 isolation, §6\.2\)/,
+  },
 };
 
 const devices: InProcessDevice[] = [];

@@ -3,6 +3,13 @@ import { expect } from 'vitest';
 import type { ConformanceReport } from '../../src/conformance/index.js';
 import { parseXml, type XmlElement } from './xml.js';
 
+/**
+ * Not applicable against a simulator started without an admin credential, keys and a per-channel slot quota
+ * (the defaults): the admin, secure and egress cases that need --admin-credential / --key-id, and the quota case.
+ */
+export const NEEDS_KIT_OPTIONS =
+  /^(channel\.(zero-not-admin|admin-snapshot|admin-close|channel-reset|quota)|secure\.\S+|egress\.(invalid|connect-denied|sendto-denied))$/;
+
 /** Every applicable test passed; `allowedNa` lists the ids allowed to be not applicable (with why). */
 export function expectConformant(report: ConformanceReport, allowedNa: RegExp | null): void {
   const failed = report.results.filter((r) => r.outcome === 'fail');

@@ -16,6 +16,7 @@ import {
   listConformanceTests,
   runConformance,
 } from '../../conformance/index.js';
+import { loadKeyFile, parseSecureKey } from '../../protocol/index.js';
 import { parseDeviceUrl } from '../../transport/index.js';
 import { cliLogger } from '../device.js';
 import { type DeviceCliOptions, deviceUrl, intArg, sizeArg, withDeviceOptions } from '../options.js';
@@ -29,6 +30,39 @@ interface ConformanceCliOptions extends DeviceCliOptions {
   deviceHost?: string;
   requestTimeout?: number;
   dataBytes?: number;
+  adminCredential?: string;
+  keyId?: number;
+  keyFile?: string;
+}
+
+/** --key-id N with the key from --key-file or OFFLOAD_KEY (never on the command line: it ends up in history). */
+function secureKeyOption(
+  o: ConformanceCliOptions,
+  env: Record<string, string | undefined> = process.env,
+): ConformanceOptions['secureKey'] {
+  if (o.keyId === undefined) {
+    if (o.keyFile) throw new CliError('--key-file needs --key-id N (which key of the file the device holds)');
+    return undefined;
+  }
+  if (o.keyFile) {
+    let keys: Map<number, Buffer>;
+    try {
+      keys = loadKeyFile(o.keyFile);
+    } catch (err) {
+      throw new CliError(`--key-file: ${(err as Error).message}`);
+    }
+    const key = keys.get(o.keyId);
+    if (!key) throw new CliError(`--key-file ${o.keyFile} has no key ${o.keyId}`);
+    return { keyId: o.keyId, key };
+  }
+  if (env.OFFLOAD_KEY) {
+    try {
+      return { keyId: o.keyId, key: parseSecureKey(env.OFFLOAD_KEY) };
+    } catch (err) {
+      throw new CliError(`OFFLOAD_KEY: ${(err as Error).message}`);
+    }
+  }
+  throw new CliError(`--key-id ${o.keyId} needs the key: --key-file FILE or OFFLOAD_KEY (64 hex characters)`);
 }
 
 const SIM_PARAMS = ['slots', 'sendQueueSize', 'recvQueueSize', 'maxPayload', 'backlogMax'] as const;
@@ -57,6 +91,9 @@ export async function runConformanceCli(o: ConformanceCliOptions): Promise<Confo
   if (o.requestTimeout) opts.timeoutMs = o.requestTimeout;
   if (o.timeout) opts.handshakeTimeoutMs = o.timeout;
   if (o.dataBytes) opts.dataBytes = o.dataBytes;
+  if (o.adminCredential) opts.adminCredential = o.adminCredential;
+  const secureKey = secureKeyOption(o);
+  if (secureKey) opts.secureKey = secureKey;
   if (!o.json) opts.onResult = (r) => out(formatResultLine(r));
   let sim: InProcessDevice | undefined;
   if (parseDeviceUrl(url).kind === 'sim') {
@@ -104,6 +141,20 @@ export function conformanceCommand(): Command {
         '--data-bytes <size>',
         'bytes per direction in the data-integrity test (default 256k)',
       ).argParser(sizeArg('--data-bytes', 1, 1024 ** 3)),
+    )
+    .option(
+      '--admin-credential <text>',
+      "the device's admin credential: runs the admin tests (channel 255, admin CLOSE, CHANNEL_RESET) and, with a key, the egress-policy tests; without it they are not applicable",
+    )
+    .addOption(
+      new Option(
+        '--key-id <n>',
+        'a key provisioned on the device (its key from --key-file or OFFLOAD_KEY): runs the secure-execution tests; without it they are not applicable',
+      ).argParser(intArg('--key-id', 0, 0xffffffff)),
+    )
+    .option(
+      '--key-file <file>',
+      'key file holding the --key-id key (JSON {"1":"<64 hex>"} or lines "keyId hex")',
     );
   withDeviceOptions(cmd);
   cmd.addHelpText(
@@ -113,7 +164,10 @@ What it checks (PROTOCOL.md): the handshake and capability rules (§5.8.1, §14)
 rule (§9), every socket command in every reachable status of the transition table (§6.5), UPDATE with known and
 unknown ids (FIG 32, §6.8), slot exhaustion and reuse (§6.2), credits both ways and data integrity (§7), event
 sequence numbers and snapshots (§8), refused / reset / timeout / address-in-use (§13), malformed messages (§5.5),
-the serial link under corruption and loss (§2, §4; serial only) and RESET with the boot epoch (§8.3).
+the serial link under corruption and loss (§2, §4; serial only), channels, isolation and the admin's powers (§11),
+secure execution (§12) and the egress policy (§12.5), and RESET with the boot epoch (§8.3). The admin tests need
+--admin-credential, the secure tests --key-id with --key-file or OFFLOAD_KEY, the egress tests both; without them
+those tests are not applicable (the report says which option to pass).
 
 The kit is destructive: it opens and closes sockets, writes SCRATCH and IRQ registers, and RESETs the device at
 the end. It starts its own peers (TCP echo, a silent peer, a talker, a closer, an RST-er, a closed port, UDP echo,
@@ -124,6 +178,7 @@ Examples:
   $ offload conformance --device tcp://127.0.0.1:7070 --junit conformance.xml
   $ offload conformance --device 'serial:///dev/ttyUSB0?baud=921600' --grep 'link|register'
   $ offload conformance --device tcp://192.168.1.50:7070 --peer-host 192.168.1.10
+  $ OFFLOAD_KEY=<64 hex> offload conformance --device tcp://127.0.0.1:7070 --key-id 1 --admin-credential sesame
   $ offload conformance --list`,
   );
   cmd.action(async (_o: unknown, c: Command) => {

@@ -9,6 +9,7 @@ import {
   SocketOption,
 } from '../../protocol/index.js';
 import { type Exchange, TimeoutError } from '../client.js';
+import { otherHostsGone } from '../channel-session.js';
 import type { TestContext } from '../context.js';
 import { hex32, hexId, hexOf } from '../format.js';
 import { type ConformanceCase, check, fail } from '../types.js';
@@ -84,6 +85,8 @@ export const resetCases: ConformanceCase[] = [
     timeoutMs: 30_000,
     async run(ctx) {
       const c = ctx.client;
+      // The kit's other-channel hosts must be gone, or RESET from this NORMAL channel is refused (§11).
+      await otherHostsGone(ctx);
       const ids: number[] = [];
       if (ctx.has('TCP')) ids.push(await ctx.connected(ctx.peers.echo));
       if (ctx.has('UDP')) ids.push(await ctx.open('DGRAM'));

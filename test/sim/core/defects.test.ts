@@ -5,7 +5,7 @@
 import { describe, expect, it } from 'vitest';
 import { type DefectModes, DEFECT_MODE_NAMES, NO_DEFECTS } from '../../../sim/core/index.js';
 import { StatusCode } from '../../../src/protocol/index.js';
-import { addr, connectTcp, makeRig, openTcp } from './harness.js';
+import { addr, connectTcp, makeRig, openTcp, RawHost } from './harness.js';
 
 function rigWith(defect: keyof DefectModes | null, opts: Parameters<typeof makeRig>[0] = {}) {
   return makeRig({ ...opts, defects: defect ? { [defect]: true } : {} });
@@ -14,7 +14,7 @@ function rigWith(defect: keyof DefectModes | null, opts: Parameters<typeof makeR
 describe('defect modes', () => {
   it('are all off by default', () => {
     expect(Object.values(NO_DEFECTS).every((v) => v === false)).toBe(true);
-    expect(DEFECT_MODE_NAMES).toHaveLength(6);
+    expect(DEFECT_MODE_NAMES).toHaveLength(7);
     expect(makeRig().core.defects).toEqual(NO_DEFECTS);
   });
 
@@ -94,6 +94,19 @@ describe('defect modes', () => {
       const { host } = rigWith(defect);
       const out = host.sendRaw(Buffer.from([0x3e, 0, 9, 0]));
       expect(out).toHaveLength(defect ? 0 : 1);
+    }
+  });
+
+  it("foreignIdAccepted: another channel names channel 0's socket and acts on it", () => {
+    for (const defect of [null, 'foreignIdAccepted'] as const) {
+      const rig = rigWith(defect);
+      const id = openTcp(rig.host);
+      const b = new RawHost(rig.core, rig.net, 1);
+      b.hello();
+      b.ok('CHANNEL_OPEN', { role: 0, credential: Buffer.alloc(0) });
+      expect(b.code('SETOPT', { id, option: 2, value: 1 })).toBe(defect ? 'OK' : 'E_UNKNOWN_SOCKET');
+      expect(b.code('CLOSE', { id, abort: 1 })).toBe(defect ? 'OK' : 'E_UNKNOWN_SOCKET');
+      expect(rig.host.snapshot().entries.map((e) => e.id)).toEqual(defect ? [] : [id]);
     }
   });
 });
