@@ -285,7 +285,10 @@ export class PcieChannelPair implements PcieHostEndpoint {
 
   private hostGone(why: string): void {
     this.stats.hostsGone++;
-    this.ctx.log.info({ channel: this.geometry.channel, why }, 'PCIe channel host gone: the channel timeout runs');
+    this.ctx.log.info(
+      { channel: this.geometry.channel, why },
+      'PCIe channel host gone: the channel timeout runs',
+    );
     const a = this.attached;
     this.attached = undefined;
     this.out = [];
@@ -342,7 +345,10 @@ export class PcieChannelPair implements PcieHostEndpoint {
       this.stats.tornCommands++;
     } else if (now - this.tornCmd.since > TORN_TIMEOUT_MS) {
       this.stats.tornFaults++;
-      this.ctx.log.warn({ channel: this.geometry.channel, index: this.cmdHead, problem }, 'torn command: fault');
+      this.ctx.log.warn(
+        { channel: this.geometry.channel, index: this.cmdHead, problem },
+        'torn command: fault',
+      );
       this.tornCmd = undefined;
       return true;
     }

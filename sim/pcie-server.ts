@@ -190,7 +190,9 @@ const OWNED: ReadonlySet<number> = new Set([
 /** Where the channel ring table lies (§9.3: after the socket-table window, below the rings). */
 export const CHANNEL_RINGS_TABLE = 0x9000;
 /** Channels 1..254 may have a pair (255 is the admin channel of stream transports; any channel may be admin). */
-export const MAX_PCIE_CHANNELS = Math.floor((RegisterWindow.ringsOffset - CHANNEL_RINGS_TABLE) / CHANNEL_RING_STRIDE);
+export const MAX_PCIE_CHANNELS = Math.floor(
+  (RegisterWindow.ringsOffset - CHANNEL_RINGS_TABLE) / CHANNEL_RING_STRIDE,
+);
 const TORN_TIMEOUT_MS = 1000;
 const WINDOW_REFRESH_MS = 10;
 const UPTIME_REFRESH_MS = 100;
@@ -307,7 +309,9 @@ export class PcieShim implements PcieHostEndpoint, PcieControl {
     const cplOffset = (cmdOffset + cmdEntries * descSize + 0xfff) & ~0xfff;
     const extra = opts.channels ?? 0;
     if (!Number.isInteger(extra) || extra < 0 || extra > Math.min(MAX_PCIE_CHANNELS, 254)) {
-      throw new RangeError(`PCIe extra channels must be 0..${Math.min(MAX_PCIE_CHANNELS, 254)} (got ${extra})`);
+      throw new RangeError(
+        `PCIe extra channels must be 0..${Math.min(MAX_PCIE_CHANNELS, 254)} (got ${extra})`,
+      );
     }
     // Each extra pair after the ones before it: command ring, then completion ring, 4 KiB aligned.
     let end = cplOffset + cplEntries * descSize;
