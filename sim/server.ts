@@ -11,7 +11,8 @@
  *   itself vanishes it is reopened until close().
  * - `listen: 'pcie:///dev/shm/offload-sim[?events=FIFO&cmdentries=N&cplentries=N&descsize=N]'`: the register window
  *   as a file and interrupts through a FIFO (default events path: the window path + '.events'); see
- *   pcie-server.ts. Channel 0 only; no link layer.
+ *   pcie-server.ts; no link layer. Channel 0, plus channels 1..N with `pcie.channels` (PROTOCOL.md §10.5:
+ *   pcie-channel-rings.ts; CHANNELS is advertised only then).
  * - createInProcessDevice(): a host-side Transport (an in-process pair) already served by DeviceCore + Link
  *   (framing 'tcp', ARQ off), for `openDevice('sim:')`.
  *
