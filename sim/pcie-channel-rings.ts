@@ -269,6 +269,7 @@ export class PcieChannelPair implements PcieHostEndpoint {
       if (session !== 0 && session !== this.deadSession) {
         this.heartbeatAt = now;
         this.stats.sessions++;
+        this.out = []; // answers to an earlier host's tags: the new host discards its ring, and these with it
         this.ctx.log.info({ channel: this.geometry.channel, session }, 'PCIe channel host up');
         // A new session is a link start (§11), also while the previous one is still attached.
         this.attached = this.ctx.board.attachEndpoint(this, this.maxMessage, this.geometry.channel);

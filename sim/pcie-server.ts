@@ -32,6 +32,11 @@
  * watchdog, fault injection) zeroes the rings and every head/tail, sets IRQ_MASK and SCRATCH to 0 and IRQ_STATUS
  * to RESET, and interrupts.
  *
+ * **Channels** (PROTOCOL.md §10.5, option `channels`): extra ring pairs for channels 1..N after channel 0's rings,
+ * described by the channel ring table at 0x9000 (CHANNEL_RINGS_OFFSET / CHANNEL_RINGS_COUNT), each served by a
+ * PcieChannelPair (pcie-channel-rings.ts) in this server's passes, with its own FIFO `<events>.<channel>`. A device
+ * reset resets them with channel 0's rings. The faults below are channel 0's.
+ *
  * Faults for tests (`control.faults`): pauseCommands (the command ring fills and stays full), tornCompletions
  * (the next N completions are written in two steps, tornDelayMs apart, with the interrupt raised between: first
  * the first word and a wrong body, then the right body), spuriousInterrupts(n), vanish() (the card drops off

@@ -26,6 +26,10 @@
  *              (E_OFFLOAD_LINK_DOWN), the window is closed.
  * heartbeat    every heartbeatMs the device is checked and the rings serviced even without interrupts (a lost
  *              interrupt costs at most that long).
+ * channels     channel 0 uses the ring registers of §9.1. Another channel (option `channel`, §10.5) uses the block
+ *              of the channel ring table whose CHANNEL matches (none: E_OFFLOAD_NO_CHANNEL): the same ring code on
+ *              that block's registers, plus a fresh HOST_SESSION at start (0 at close) and HOST_HEARTBEAT changed
+ *              at every heartbeat (at most 1 s apart), by which the device tells its host alive.
  */
 import { randomBytes } from 'node:crypto';
 import { EventEmitter } from 'node:events';

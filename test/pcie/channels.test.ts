@@ -91,7 +91,7 @@ async function echoTransfer(
 const rings = (dev: OffloadDevice) => dev.device.link as unknown as PcieRingChannel;
 
 describe('PCIe channels: a ring pair per channel', () => {
-  it('three hosts on one window (one in its own process): concurrent transfers intact, isolation, admin view, a killed host', async () => {
+  it('four hosts on one window (one in its own process): concurrent transfers intact, isolation, admin view, a killed host', async () => {
     const window = pcieWindowPath('pcie-ch-proc');
     const sim = await spawnSim([
       '--listen',
@@ -143,15 +143,18 @@ describe('PCIe channels: a ring pair per channel', () => {
     // Concurrent transfers on channels 0 and 1; channel 2's process is killed during them.
     const data0 = pattern(3 * 1024 * 1024, 5);
     const data1 = pattern(3 * 1024 * 1024, 6);
-    const [h0, h1] = await Promise.all([
+    const data3 = pattern(2 * 1024 * 1024, 7);
+    const [h0, h1, h3] = await Promise.all([
       echoTransfer(a, echo.port, data0, async () => {
         other.child.kill('SIGKILL');
         await new Promise((r) => other.child.once('exit', r));
       }),
       echoTransfer(b, echo.port, data1),
+      echoTransfer(adm, echo.port, data3),
     ]);
     expect(h0).toBe(sha256(data0));
     expect(h1).toBe(sha256(data1));
+    expect(h3).toBe(sha256(data3));
     // The dead host's heartbeat stops (3 s), then the channel timeout (0.5 s) aborts its sockets.
     await until(async () => (await ofTwo()) === 0, 15_000, 'channel 2 sockets aborted');
     expect(a.device.state).toBe('ready');
