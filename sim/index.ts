@@ -18,6 +18,7 @@ export {
   startSimulator,
 } from './server.js';
 export type { PcieControl, PcieFaults, PcieServeOptions, PcieStats } from './pcie-server.js';
+export type { ChannelPairGeometry, ChannelPairStats } from './pcie-channel-rings.js';
 export { defaultFaults, type OutputFaultStats, type SimulatorFaults, type WireFaults } from './faults.js';
 export { DeviceCore } from './core/device-core.js';
 export type { DefectModes, DeviceCoreOptions } from './core/options.js';

@@ -64,6 +64,8 @@ export interface SimCommandOptions {
   queueQuota?: number;
   /** false with --no-channels: a device without CHANNELS and EGRESS_POLICY. */
   channels?: boolean;
+  /** pcie: extra ring pairs, channels 1..N (PROTOCOL.md §10.5). */
+  pcieChannels?: number;
 }
 
 /** Where the admin credential comes from when --admin-credential is not given (keeps it out of `ps`). */
@@ -95,6 +97,7 @@ export function simOptionsFromCli(o: SimCommandOptions, logger: Logger): Simulat
   if (o.channels === false)
     core.capabilities = IMPLEMENTED_CAPABILITIES & ~(Capability.CHANNELS | Capability.EGRESS_POLICY);
   opts.core = core;
+  if (o.pcieChannels !== undefined) opts.pcie = { channels: o.pcieChannels };
   return opts;
 }
 
@@ -166,6 +169,11 @@ export function buildSimCommand(io: SimCommandIo = {}): Command {
       int('--channel-timeout', 1, 0x7fffffff),
     )
     .option('--no-channels', 'simulate a device without CHANNELS and EGRESS_POLICY')
+    .option(
+      '--pcie-channels <n>',
+      'pcie: extra ring pairs for channels 1..N, interrupts on FIFO.N (default 0: channel 0 only, no CHANNELS)',
+      int('--pcie-channels', 0, 254),
+    )
     .option('--send-queue <bytes>', 'send queue bytes per socket', int('--send-queue', 256, 16 * 1024 * 1024))
     .option(
       '--recv-queue <bytes>',

@@ -32,6 +32,11 @@
  * watchdog, fault injection) zeroes the rings and every head/tail, sets IRQ_MASK and SCRATCH to 0 and IRQ_STATUS
  * to RESET, and interrupts.
  *
+ * **Channels** (PROTOCOL.md §10.5, option `channels`): extra ring pairs for channels 1..N after channel 0's rings,
+ * described by the channel ring table at 0x9000 (CHANNEL_RINGS_OFFSET / CHANNEL_RINGS_COUNT), each served by a
+ * PcieChannelPair (pcie-channel-rings.ts) in this server's passes, with its own FIFO `<events>.<channel>`. A device
+ * reset resets them with channel 0's rings. The faults below are channel 0's.
+ *
  * Faults for tests (`control.faults`): pauseCommands (the command ring fills and stays full), tornCompletions
  * (the next N completions are written in two steps, tornDelayMs apart, with the interrupt raised between: first
  * the first word and a wrong body, then the right body), spuriousInterrupts(n), vanish() (the card drops off
@@ -51,9 +56,11 @@ import {
   ringFirstWord,
   StatusCode,
   parseRingFirstWord,
+  CHANNEL_RING_STRIDE,
   type StatusCodeName,
 } from '../src/protocol/index.js';
 import type { DeviceCore } from './core/device-core.js';
+import { type ChannelPairGeometry, type ChannelPairStats, PcieChannelPair } from './pcie-channel-rings.js';
 
 export interface PcieServeOptions {
   /** Descriptors per ring (powers of two). Defaults 64 and 64. */
@@ -65,6 +72,13 @@ export interface PcieServeOptions {
   startIndex?: number;
   /** Service the window at least this often (ms) besides inotify. Default 50. */
   servicePollMs?: number;
+  /**
+   * Extra ring pairs, for channels 1..N (PROTOCOL.md §10.5; pcie-channel-rings.ts), each with the entries and
+   * descriptor size of channel 0's. Default 0: channel 0 only, and CHANNELS is not advertised.
+   */
+  channels?: number;
+  /** An extra pair's host is gone when HOST_HEARTBEAT stays unchanged this long (ms). Default 3000. */
+  hostDeadMs?: number;
 }
 
 export interface PcieFaults {
@@ -100,10 +114,11 @@ export interface PcieStats {
 export interface PcieBoard {
   readonly core: DeviceCore;
   readonly log: Logger;
-  /** Makes `endpoint` the host of channel 0 (up at once); returns how host messages reach the board. */
+  /** Makes `endpoint` the host of `channel` (default 0; up at once); returns how host messages reach the board. */
   attachEndpoint(
     endpoint: PcieHostEndpoint,
     maxPayload: number,
+    channel?: number,
   ): { message(bytes: Buffer): void; detach(): void };
 }
 
@@ -127,7 +142,11 @@ export interface PcieControl {
     cplEntries: number;
     descSize: number;
     size: number;
+    /** The extra ring pairs (§10.5), channel 1 first. */
+    channelPairs: readonly Readonly<ChannelPairGeometry>[];
   }>;
+  /** Stats of the extra ring pairs, by channel. */
+  readonly channelStats: ReadonlyMap<number, Readonly<ChannelPairStats>>;
   readonly faults: PcieFaults;
   readonly stats: Readonly<PcieStats>;
   /** Raises `n` interrupts that announce nothing (no bit newly set, nothing in the rings). */
@@ -170,7 +189,15 @@ const OWNED: ReadonlySet<number> = new Set([
   Register.CPL_HEAD,
   Register.CPL_TAIL,
   Register.RING_DESC_SIZE,
+  Register.CHANNEL_RINGS_OFFSET,
+  Register.CHANNEL_RINGS_COUNT,
 ]);
+/** Where the channel ring table lies (§9.3: after the socket-table window, below the rings). */
+export const CHANNEL_RINGS_TABLE = 0x9000;
+/** Channels 1..254 may have a pair (255 is the admin channel of stream transports; any channel may be admin). */
+export const MAX_PCIE_CHANNELS = Math.floor(
+  (RegisterWindow.ringsOffset - CHANNEL_RINGS_TABLE) / CHANNEL_RING_STRIDE,
+);
 const TORN_TIMEOUT_MS = 1000;
 const WINDOW_REFRESH_MS = 10;
 const UPTIME_REFRESH_MS = 100;
@@ -179,7 +206,7 @@ function isPowerOfTwo(n: number): boolean {
   return n > 0 && (n & (n - 1)) === 0;
 }
 
-function ensureFifo(path: string): void {
+export function ensureFifo(path: string): void {
   let st: fs.Stats | undefined;
   try {
     st = fs.statSync(path);
@@ -257,6 +284,7 @@ export class PcieShim implements PcieHostEndpoint, PcieControl {
   private corks = 0;
   private readonly word = Buffer.alloc(4);
   private readonly regs = Buffer.alloc(REG_PAGE);
+  private readonly pairs: PcieChannelPair[] = [];
 
   constructor(board: PcieBoard, path: string, events: string, opts: PcieServeOptions = {}) {
     this.board = board;
@@ -284,14 +312,31 @@ export class PcieShim implements PcieHostEndpoint, PcieControl {
     }
     const cmdOffset = RegisterWindow.ringsOffset;
     const cplOffset = (cmdOffset + cmdEntries * descSize + 0xfff) & ~0xfff;
-    this.geometry = {
-      cmdOffset,
-      cmdEntries,
-      cplOffset,
-      cplEntries,
-      descSize,
-      size: cplOffset + cplEntries * descSize,
-    };
+    const extra = opts.channels ?? 0;
+    if (!Number.isInteger(extra) || extra < 0 || extra > Math.min(MAX_PCIE_CHANNELS, 254)) {
+      throw new RangeError(
+        `PCIe extra channels must be 0..${Math.min(MAX_PCIE_CHANNELS, 254)} (got ${extra})`,
+      );
+    }
+    // Each extra pair after the ones before it: command ring, then completion ring, 4 KiB aligned.
+    let end = cplOffset + cplEntries * descSize;
+    const channelPairs: ChannelPairGeometry[] = [];
+    for (let k = 0; k < extra; k++) {
+      const cmd = (end + 0xfff) & ~0xfff;
+      const cpl = (cmd + cmdEntries * descSize + 0xfff) & ~0xfff;
+      end = cpl + cplEntries * descSize;
+      channelPairs.push({
+        channel: k + 1,
+        block: CHANNEL_RINGS_TABLE + k * CHANNEL_RING_STRIDE,
+        cmdOffset: cmd,
+        cmdEntries,
+        cplOffset: cpl,
+        cplEntries,
+        descSize,
+        events: `${events}.${k + 1}`,
+      });
+    }
+    this.geometry = { cmdOffset, cmdEntries, cplOffset, cplEntries, descSize, size: end, channelPairs };
     this.windowShown = Buffer.alloc(0);
   }
 
@@ -334,8 +379,11 @@ export class PcieShim implements PcieHostEndpoint, PcieControl {
     this.put(Register.CMD_TAIL, start);
     this.put(Register.CPL_HEAD, start);
     this.put(Register.CPL_TAIL, start);
+    this.put(Register.CHANNEL_RINGS_OFFSET, g.channelPairs.length ? CHANNEL_RINGS_TABLE : 0);
+    this.put(Register.CHANNEL_RINGS_COUNT, g.channelPairs.length);
     this.irqPending = IrqBit.RESET; // value after reset (§9.1)
     this.writeIrqStatus();
+    this.startPairs();
     this.renderRegisters(true);
     this.renderWindow(true);
     this.core.setRegisterOverlay({
@@ -356,6 +404,31 @@ export class PcieShim implements PcieHostEndpoint, PcieControl {
     }, this.opts.servicePollMs ?? 50);
     this.log.info({ path: this.path, events: this.events, geometry: g }, 'PCIe window served');
     this.service();
+  }
+
+  get channelStats(): ReadonlyMap<number, Readonly<ChannelPairStats>> {
+    return new Map(this.pairs.map((p) => [p.geometry.channel, p.stats]));
+  }
+
+  /** The extra ring pairs (§10.5): FIFOs, blocks; they attach to the board when their hosts come. */
+  private startPairs(): void {
+    const ctx = {
+      board: this.board,
+      log: this.log,
+      fd: this.fd,
+      kick: () => this.serviceSoon(),
+      checkEpoch: () => {
+        if (this.core.epoch !== this.epoch) this.ringReset();
+      },
+      live: () => !this.closed && !this.vanished,
+      epoch: () => this.core.epoch,
+    };
+    for (const g of this.geometry.channelPairs) {
+      ensureFifo(g.events);
+      const pair = new PcieChannelPair(ctx, g, this.opts.hostDeadMs ?? 3000);
+      pair.start();
+      this.pairs.push(pair);
+    }
   }
 
   // ---- board side ------------------------------------------------------------------------------------
@@ -571,6 +644,11 @@ export class PcieShim implements PcieHostEndpoint, PcieControl {
       this.irqPending = (this.irqPending & ~clear) >>> 0;
       this.writeIrqStatus();
     }
+    for (const pair of this.pairs) {
+      if (gen !== this.generation || this.closed || this.vanished) return;
+      pair.service(Date.now());
+    }
+    if (gen !== this.generation) return;
     this.renderRegisters();
     this.renderWindow();
   }
@@ -761,6 +839,7 @@ export class PcieShim implements PcieHostEndpoint, PcieControl {
     this.renderWindow(true);
     this.log.info({ epoch: this.epoch, dropped }, 'board reset: rings zeroed');
     this.raise(IrqBit.RESET);
+    for (const pair of this.pairs) pair.reset(); // §10.5: a device reset resets every pair
   }
 
   // ---- control -------------------------------------------------------------------------------------
@@ -788,6 +867,7 @@ export class PcieShim implements PcieHostEndpoint, PcieControl {
     if (this.tornWrite) clearTimeout(this.tornWrite.timer);
     this.watcher?.close();
     this.attached?.detach();
+    for (const pair of this.pairs) await pair.close();
     this.core.setRegisterOverlay(undefined);
     if (this.fd >= 0) {
       try {

@@ -11,7 +11,8 @@
  *   itself vanishes it is reopened until close().
  * - `listen: 'pcie:///dev/shm/offload-sim[?events=FIFO&cmdentries=N&cplentries=N&descsize=N]'`: the register window
  *   as a file and interrupts through a FIFO (default events path: the window path + '.events'); see
- *   pcie-server.ts. Channel 0 only; no link layer.
+ *   pcie-server.ts; no link layer. Channel 0, plus channels 1..N with `pcie.channels` (PROTOCOL.md §10.5:
+ *   pcie-channel-rings.ts; CHANNELS is advertised only then).
  * - createInProcessDevice(): a host-side Transport (an in-process pair) already served by DeviceCore + Link
  *   (framing 'tcp', ARQ off), for `openDevice('sim:')`.
  *
@@ -19,7 +20,7 @@
  * Faults: see faults.ts; `sim.faults` may be changed at any time.
  */
 import { type Logger, pino } from 'pino';
-import { type BootReasonName, decodeSync, FrameType } from '../src/protocol/index.js';
+import { type BootReasonName, Capability, decodeSync, FrameType } from '../src/protocol/index.js';
 import { isLinkError, LinkErrorCode } from '../src/link/errors.js';
 import { Link, type LinkFraming, type LinkParams } from '../src/link/link.js';
 import { SecureSession } from '../src/link/secure-session.js';
@@ -36,7 +37,7 @@ import {
   type SerialUrl,
 } from '../src/transport/url.js';
 import { DeviceCore } from './core/device-core.js';
-import type { DefectModes, DeviceCoreOptions } from './core/options.js';
+import { type DefectModes, type DeviceCoreOptions, IMPLEMENTED_CAPABILITIES } from './core/options.js';
 import {
   commandNameOf,
   defaultFaults,
@@ -343,23 +344,24 @@ class Board implements SimulatedDevice {
   }
 
   /**
-   * Makes `endpoint` (not a Link: the PCIe rings) the host of channel 0, up at once with messages of at most
-   * `maxPayload` bytes. Returns how the endpoint hands host messages to the board, and how it leaves.
+   * Makes `endpoint` (not a Link: a PCIe ring pair) the host of `channel` (default 0), up at once with messages of
+   * at most `maxPayload` bytes. Returns how the endpoint hands host messages to the board, and how it leaves.
    */
   attachEndpoint(
     endpoint: PcieHostEndpoint,
     maxPayload: number,
+    channel = 0,
   ): { message(bytes: Buffer): void; detach(): void } {
     this.counts.connections++;
-    this.linkUp(endpoint, 0, { maxPayload });
+    this.linkUp(endpoint, channel, { maxPayload });
     return {
-      message: (bytes) => this.hostMessage(endpoint, 0, bytes),
+      message: (bytes) => this.hostMessage(endpoint, channel, bytes),
       detach: () => {
-        if (this.owners.get(0) === endpoint) {
-          this.owners.delete(0);
-          this.output.forget(0);
+        if (this.owners.get(channel) === endpoint) {
+          this.owners.delete(channel);
+          this.output.forget(channel);
           if (!this.closed) {
-            this.core.channelDown(0);
+            this.core.channelDown(channel);
             this.schedule();
           }
         }
@@ -556,9 +558,7 @@ export async function startSimulator(opts: SimulatorOptions): Promise<Simulator>
       `startSimulator listens on tcp://, serial:// or pcie:// URLs, not '${url.kind}:' (${opts.listen})`,
     );
   }
-  const board = new Board(
-    url.kind === 'pcie' ? { ...opts, core: { ...(opts.core ?? {}), pcieRings: true } } : opts,
-  );
+  const board = new Board(url.kind === 'pcie' ? pcieBoardOptions(opts) : opts);
   try {
     if (url.kind === 'tcp') return await serveTcp(board, url.host, url.port);
     if (url.kind === 'pcie') return servePcie(board, url, opts);
@@ -567,6 +567,14 @@ export async function startSimulator(opts: SimulatorOptions): Promise<Simulator>
     await board.close();
     throw err;
   }
+}
+
+/** PCIE_RINGS; CHANNELS only with extra ring pairs (PROTOCOL.md §10.5: descriptors name no channel). */
+function pcieBoardOptions(opts: SimulatorOptions): SimulatorOptions {
+  const core: NonNullable<SimulatorOptions['core']> = { ...(opts.core ?? {}), pcieRings: true };
+  if ((opts.pcie?.channels ?? 0) === 0)
+    core.capabilities = (core.capabilities ?? IMPLEMENTED_CAPABILITIES) & ~Capability.CHANNELS;
+  return { ...opts, core };
 }
 
 /** A device URL, except that a tcp:// listen URL may name port 0 (any free port). */

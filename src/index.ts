@@ -29,8 +29,6 @@ import {
   type Transport,
   type OpenTransportOptions,
   extractChannelParams,
-  TransportError,
-  TransportErrorCode,
 } from './transport/index.js';
 
 /** Where the admin credential comes from when neither the options nor the URL give one. */
@@ -73,7 +71,7 @@ export interface OpenDeviceOptions {
    * OFFLOAD_KEY or OFFLOAD_KEY_FILE (src/secure-url.ts). Not on pcie: URLs.
    */
   secure?: SecureOptions;
-  /** Channel to open (default 0, or the URL's ?channel=N). Not for pcie: (channel 0 only). */
+  /** Channel to open (default 0, or the URL's ?channel=N); on pcie: a channel with a ring pair (§10.5). */
   channel?: number;
   /**
    * Admin credential (or the URL's &credential=, or $OFFLOAD_CREDENTIAL for an ADMIN channel): opens the channel
@@ -137,18 +135,7 @@ export async function openDevice(
     opts.url = fromUrl.url;
     if (fromUrl.secure && !opts.secure) opts.secure = fromUrl.secure;
   }
-  if (!opts.transport && opts.url && parseDeviceUrl(opts.url).kind === 'pcie') {
-    if ((opts.channel ?? 0) !== 0) {
-      throw new TransportError(
-        TransportErrorCode.BAD_URL,
-        `pcie: devices have channel 0 only (asked for ${opts.channel})`,
-        {
-          url: opts.url,
-        },
-      );
-    }
-    return openPcieDevice(opts);
-  }
+  if (!opts.transport && opts.url && parseDeviceUrl(opts.url).kind === 'pcie') return openPcieDevice(opts);
   let transport: Transport;
   let framing: LinkFraming = opts.framing ?? 'tcp';
   let simulator: { close(): Promise<void> } | undefined;
@@ -243,12 +230,15 @@ async function openPcieDevice(opts: OpenDeviceOptions): Promise<OffloadDevice> {
   if (opts.link?.heartbeatMs !== undefined) ringOpts.heartbeatMs = opts.link.heartbeatMs;
   if (opts.link?.deadTimeoutMs !== undefined) ringOpts.deadTimeoutMs = opts.link.deadTimeoutMs;
   if (opts.handshakeTimeoutMs !== undefined) ringOpts.startTimeoutMs = opts.handshakeTimeoutMs;
+  // Channels other than 0 are ring pairs of their own (PROTOCOL.md §10.5): E_OFFLOAD_NO_CHANNEL at start when
+  // the device offers none for the channel.
+  if (opts.channel !== undefined) ringOpts.channel = opts.channel;
   const { window, channel } = await openPcieChannel(url, ringOpts);
   const closeAll = async () => {
     await channel.close().catch(() => undefined);
     await window.close().catch(() => undefined);
   };
-  return finishOpen(opts, channel, window, opts.name ?? url, closeAll, undefined, 0);
+  return finishOpen(opts, channel, window, opts.name ?? url, closeAll, undefined, opts.channel ?? 0);
 }
 
 export { OffloadError, isOffloadError } from './errors.js';

@@ -387,6 +387,10 @@ static inline void offload_put_u64(uint8_t *p, uint64_t v) {
 #define OFFLOAD_REG_CPL_TAIL_ACCESS             OFFLOAD_ACCESS_RO
 #define OFFLOAD_REG_RING_DESC_SIZE              0x60u /* RO: PCIe: bytes per descriptor (header 8 + maximum message). */
 #define OFFLOAD_REG_RING_DESC_SIZE_ACCESS       OFFLOAD_ACCESS_RO
+#define OFFLOAD_REG_CHANNEL_RINGS_OFFSET        0x64u /* RO: PCIe: byte offset of the channel ring table (one block of ring registers per extra channel, PROTOCOL.md 10.5); 0 without one. */
+#define OFFLOAD_REG_CHANNEL_RINGS_OFFSET_ACCESS OFFLOAD_ACCESS_RO
+#define OFFLOAD_REG_CHANNEL_RINGS_COUNT         0x68u /* RO: PCIe: blocks in the channel ring table (extra ring pairs); 0 = channel 0 only. */
+#define OFFLOAD_REG_CHANNEL_RINGS_COUNT_ACCESS  OFFLOAD_ACCESS_RO
 #define OFFLOAD_REG_SOCKET_WINDOW_OFFSET        0x70u /* RO: Byte offset of the socket-table window. */
 #define OFFLOAD_REG_SOCKET_WINDOW_OFFSET_ACCESS OFFLOAD_ACCESS_RO
 #define OFFLOAD_REG_SOCKET_WINDOW_STRIDE        0x74u /* RO: Bytes per slot in the window (128); each slot holds one entry struct, then zeros. */
@@ -416,6 +420,8 @@ static inline void offload_put_u64(uint8_t *p, uint64_t v) {
   X(CPL_HEAD, 0x58u, RW) \
   X(CPL_TAIL, 0x5Cu, RO) \
   X(RING_DESC_SIZE, 0x60u, RO) \
+  X(CHANNEL_RINGS_OFFSET, 0x64u, RO) \
+  X(CHANNEL_RINGS_COUNT, 0x68u, RO) \
   X(SOCKET_WINDOW_OFFSET, 0x70u, RO) \
   X(SOCKET_WINDOW_STRIDE, 0x74u, RO)
 

@@ -14,6 +14,8 @@ export const DeviceErrorCode = {
   NOT_A_DEVICE: 'E_OFFLOAD_NOT_A_DEVICE',
   /** The device speaks another major protocol version. */
   BAD_VERSION: 'E_OFFLOAD_BAD_VERSION',
+  /** PCIe: the device offers no ring pair for the channel asked for (PROTOCOL.md §10.5). */
+  NO_CHANNEL: 'E_OFFLOAD_NO_CHANNEL',
   /** Nothing answered the link start or HELLO within the handshake timeout. */
   NO_ANSWER: 'E_OFFLOAD_NO_ANSWER',
   /** A command got no response within its timeout. */

@@ -205,7 +205,11 @@ function classifyLinkStartError(
   timeoutMs: number,
 ): DeviceError {
   const code = err.code ?? '';
-  if (code === DeviceErrorCode.NO_ANSWER || code === DeviceErrorCode.NOT_A_DEVICE) {
+  if (
+    code === DeviceErrorCode.NO_ANSWER ||
+    code === DeviceErrorCode.NOT_A_DEVICE ||
+    code === DeviceErrorCode.NO_CHANNEL
+  ) {
     return new DeviceError(code, err.message, { linkCode: code }, { cause: err });
   }
   if (code === 'E_OFFLOAD_LINK_PROTOCOL') {

@@ -24,6 +24,8 @@ export const LinkErrorCode = {
   BAD_OPTION: 'E_OFFLOAD_BAD_OPTION',
   /** A secure session sent 2^64 − 1 frames: it must be replaced by a new handshake, never reuse a counter. */
   COUNTER_EXHAUSTED: 'E_OFFLOAD_SECURE_COUNTER_EXHAUSTED',
+  /** start() on PCIe: the device offers no ring pair for the channel asked for (PROTOCOL.md §10.5). */
+  NO_CHANNEL: 'E_OFFLOAD_NO_CHANNEL',
 } as const;
 
 export type LinkErrorCode = (typeof LinkErrorCode)[keyof typeof LinkErrorCode];

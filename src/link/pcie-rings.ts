@@ -26,7 +26,12 @@
  *              (E_OFFLOAD_LINK_DOWN), the window is closed.
  * heartbeat    every heartbeatMs the device is checked and the rings serviced even without interrupts (a lost
  *              interrupt costs at most that long).
+ * channels     channel 0 uses the ring registers of §9.1. Another channel (option `channel`, §10.5) uses the block
+ *              of the channel ring table whose CHANNEL matches (none: E_OFFLOAD_NO_CHANNEL): the same ring code on
+ *              that block's registers, plus a fresh HOST_SESSION at start (0 at close) and HOST_HEARTBEAT changed
+ *              at every heartbeat (at most 1 s apart), by which the device tells its host alive.
  */
+import { randomBytes } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import { performance } from 'node:perf_hooks';
 import { type Logger, pino } from 'pino';
@@ -45,6 +50,11 @@ import {
   RegisterWindow,
   ringFirstWord,
   type StatusCodeName,
+  CHANNEL0_RING_REGISTERS,
+  CHANNEL_RING_STRIDE,
+  ChannelRingField,
+  channelBlockRegisters,
+  type RingRegisters,
 } from '../protocol/index.js';
 import { TransportError, TransportErrorCode } from '../transport/errors.js';
 import { PcieWindowTransport, pcieUrlOptions } from '../transport/pcie-window.js';
@@ -72,6 +82,11 @@ export interface PcieRingOptions {
   cplRingOffset?: number;
   cplRingEntries?: number;
   descSize?: number;
+  /**
+   * The channel (PROTOCOL.md §10.5): 0 (default) uses the ring registers of §9.1; another the pair the device's
+   * channel ring table gives it (E_OFFLOAD_NO_CHANNEL when it has none).
+   */
+  channel?: number;
   logger?: Logger;
   name?: string;
 }
@@ -131,7 +146,7 @@ type State = 'idle' | 'starting' | 'up' | 'down' | 'closed';
 
 export class PcieRingChannel extends EventEmitter<LinkEvents> implements MessageChannel {
   readonly name: string;
-  readonly channel = 0;
+  readonly channel: number;
   readonly counters: LinkCounters = newLinkCounters();
   readonly pcie: PcieRingCounters = {
     interruptPasses: 0,
@@ -183,13 +198,26 @@ export class PcieRingChannel extends EventEmitter<LinkEvents> implements Message
   private startPromise: Promise<LinkParams> | undefined;
   private closePromise: Promise<void> | undefined;
   private readonly body: Buffer;
+  /** The registers of our pair (channel 0's of §9.1, or a block of the channel ring table). */
+  private rr: Readonly<RingRegisters> = CHANNEL0_RING_REGISTERS;
+  private hostBeat = 0;
 
   constructor(window: PcieWindowTransport, opts: PcieRingOptions = {}) {
     super();
     this.w = window;
     this.opts = opts;
     this.name = opts.name ?? `host@${window.description}`;
-    this.log = (opts.logger ?? silentLogger()).child({ link: this.name, channel: 0, transport: 'pcie' });
+    this.channel = opts.channel ?? 0;
+    if (!Number.isInteger(this.channel) || this.channel < 0 || this.channel > 255)
+      throw new LinkError(
+        LinkErrorCode.BAD_OPTION,
+        `${this.name}: channel must be 0..255 (got ${this.channel})`,
+      );
+    this.log = (opts.logger ?? silentLogger()).child({
+      link: this.name,
+      channel: this.channel,
+      transport: 'pcie',
+    });
     this.pollMs = opts.pollMs ?? 1;
     this.heartbeatMs = opts.heartbeatMs ?? 1000;
     this.deadTimeoutMs = opts.deadTimeoutMs ?? 3000;
@@ -249,14 +277,15 @@ export class PcieRingChannel extends EventEmitter<LinkEvents> implements Message
   private async doStart(): Promise<LinkParams> {
     try {
       this.identify();
+      if (this.channel !== 0) this.claimPair();
       this.geo = this.readGeometry();
       this.epoch = this.w.read32(Register.BOOT_EPOCH);
       this.uptime = {
         value: this.w.read32(Register.UPTIME_MS),
         changedAt: performance.now(),
       };
-      this.cmdTail = this.readPointer(Register.CMD_TAIL, undefined);
-      this.cmdHead = this.readPointer(Register.CMD_HEAD, this.cmdTail, this.geo.cmdEntries, true);
+      this.cmdTail = this.readPointer(this.rr.cmdTail, undefined);
+      this.cmdHead = this.readPointer(this.rr.cmdHead, this.cmdTail, this.geo.cmdEntries, true);
       // What an earlier host left: commands the device is still to consume (their answers are not ours) ...
       const deadline = Date.now() + (this.opts.startTimeoutMs ?? 3000);
       while (this.cmdHead !== this.cmdTail) {
@@ -268,10 +297,10 @@ export class PcieRingChannel extends EventEmitter<LinkEvents> implements Message
         }
         await new Promise((r) => setTimeout(r, 5));
         if (this.state !== 'starting') throw this.closedError();
-        this.cmdHead = this.readPointer(Register.CMD_HEAD, this.cmdTail, this.geo.cmdEntries, true);
+        this.cmdHead = this.readPointer(this.rr.cmdHead, this.cmdTail, this.geo.cmdEntries, true);
       }
       // ... and completions nobody consumed: skipped (cleared), never acted on.
-      this.cplHead = this.w.read32(Register.CPL_HEAD);
+      this.cplHead = this.w.read32(this.rr.cplHead);
       this.discardStale();
       this.enableInterrupts();
     } catch (err) {
@@ -287,7 +316,9 @@ export class PcieRingChannel extends EventEmitter<LinkEvents> implements Message
     this.w.wakeEvents = () => this.wakeWithPing();
     this.w.once('close', this.onWindowClose);
     if (!this.w.hasEvents) this.startPolling();
-    this.heartbeatTimer = setInterval(() => this.service('heartbeat'), this.heartbeatMs);
+    // An extra pair's host shows itself alive at least every second (§10.5).
+    const beatMs = this.rr.hostHeartbeat === undefined ? this.heartbeatMs : Math.min(this.heartbeatMs, 1000);
+    this.heartbeatTimer = setInterval(() => this.service('heartbeat'), beatMs);
     this.log.debug({ geometry: geo, epoch: this.epoch, mode: this.mode }, 'PCIe rings up');
     this.emit('up', { ...this.agreed });
     // Anything that arrived between the discard and now.
@@ -334,15 +365,48 @@ export class PcieRingChannel extends EventEmitter<LinkEvents> implements Message
     }
   }
 
+  /**
+   * §10.5 start-up of channel c ≠ 0: the block of the channel ring table whose CHANNEL is c; a fresh HOST_SESSION
+   * tells the device a (new) host serves the pair.
+   */
+  private claimPair(): void {
+    const caps = this.w.read32(Register.CAPS);
+    const table = this.w.read32(Register.CHANNEL_RINGS_OFFSET);
+    const count = (caps & Capability.CHANNELS) === 0 ? 0 : this.w.read32(Register.CHANNEL_RINGS_COUNT);
+    const limit = Math.min(count, 255);
+    for (let k = 0; k < limit; k++) {
+      const block = table + k * CHANNEL_RING_STRIDE;
+      if (this.w.read32(block + ChannelRingField.CHANNEL) !== this.channel) continue;
+      this.rr = channelBlockRegisters(block);
+      let session = 0;
+      while (session === 0) session = randomBytes(4).readUInt32LE(0);
+      this.w.write32(this.rr.hostSession as number, session);
+      this.beat();
+      return;
+    }
+    throw new LinkError(
+      LinkErrorCode.NO_CHANNEL,
+      `${this.name}: the device offers no ring pair for channel ${this.channel} (${count} extra pair${count === 1 ? '' : 's'}${(caps & Capability.CHANNELS) === 0 ? ', no CHANNELS' : ''})`,
+      { channel: this.channel, pairs: count },
+    );
+  }
+
+  /** §10.5: HOST_HEARTBEAT changes while we serve an extra pair. */
+  private beat(): void {
+    if (this.rr.hostHeartbeat === undefined) return;
+    this.hostBeat = (this.hostBeat + 1) >>> 0;
+    this.w.write32(this.rr.hostHeartbeat, this.hostBeat);
+  }
+
   private readGeometry(): Geometry {
     const o = this.opts;
     const reg = (r: number) => this.w.read32(r);
     const g = {
-      cmdOffset: o.cmdRingOffset ?? reg(Register.CMD_RING_OFFSET),
-      cmdEntries: o.cmdRingEntries ?? reg(Register.CMD_RING_ENTRIES),
-      cplOffset: o.cplRingOffset ?? reg(Register.CPL_RING_OFFSET),
-      cplEntries: o.cplRingEntries ?? reg(Register.CPL_RING_ENTRIES),
-      descSize: o.descSize ?? reg(Register.RING_DESC_SIZE),
+      cmdOffset: o.cmdRingOffset ?? reg(this.rr.cmdRingOffset),
+      cmdEntries: o.cmdRingEntries ?? reg(this.rr.cmdRingEntries),
+      cplOffset: o.cplRingOffset ?? reg(this.rr.cplRingOffset),
+      cplEntries: o.cplRingEntries ?? reg(this.rr.cplRingEntries),
+      descSize: o.descSize ?? reg(this.rr.descSize),
       maxMessage: 0,
     };
     const problems: string[] = [];
@@ -380,7 +444,7 @@ export class PcieRingChannel extends EventEmitter<LinkEvents> implements Message
 
   private discardStale(): void {
     const g = this.geo as Geometry;
-    const tail = this.readPointer(Register.CPL_TAIL, this.cplHead);
+    const tail = this.readPointer(this.rr.cplTail, this.cplHead);
     let n = 0;
     while (this.cplHead !== tail) {
       this.w.write32(this.cplSlot(this.cplHead), 0);
@@ -388,15 +452,15 @@ export class PcieRingChannel extends EventEmitter<LinkEvents> implements Message
       n++;
     }
     if (n) {
-      this.w.write32(Register.CPL_HEAD, this.cplHead);
+      this.w.write32(this.rr.cplHead, this.cplHead);
       this.pcie.staleDiscarded += n;
       this.log.info({ discarded: n, entries: g.cplEntries }, 'completions left by an earlier host discarded');
     }
   }
 
   private enableInterrupts(): void {
-    this.w.write32(Register.IRQ_STATUS, IRQ_ALL); // RW1C: forget what was raised before us
-    this.w.write32(Register.IRQ_MASK, this.w.hasEvents ? IRQ_ALL : 0);
+    this.w.write32(this.rr.irqStatus, IRQ_ALL); // RW1C: forget what was raised before us
+    this.w.write32(this.rr.irqMask, this.w.hasEvents ? IRQ_ALL : 0);
   }
 
   private startPolling(): void {
@@ -458,7 +522,7 @@ export class PcieRingChannel extends EventEmitter<LinkEvents> implements Message
     let written = 0;
     while (this.queueHead < this.queue.length) {
       if ((this.cmdTail - this.cmdHead) >>> 0 >= g.cmdEntries) {
-        this.cmdHead = this.readPointer(Register.CMD_HEAD, this.cmdTail, g.cmdEntries, true);
+        this.cmdHead = this.readPointer(this.rr.cmdHead, this.cmdTail, g.cmdEntries, true);
         if ((this.cmdTail - this.cmdHead) >>> 0 >= g.cmdEntries) {
           if (!this.waitingForSpace) {
             this.waitingForSpace = true;
@@ -488,8 +552,8 @@ export class PcieRingChannel extends EventEmitter<LinkEvents> implements Message
       this.queueHead = 0;
     }
     if (written) {
-      this.w.write32(Register.CMD_TAIL, this.cmdTail);
-      this.w.write32(Register.DOORBELL, 1);
+      this.w.write32(this.rr.cmdTail, this.cmdTail);
+      this.w.write32(this.rr.doorbell, 1);
       const used = (this.cmdTail - this.cmdHead) >>> 0;
       if (used > this.pcie.cmdRingHighWater) this.pcie.cmdRingHighWater = used;
     }
@@ -550,11 +614,14 @@ export class PcieRingChannel extends EventEmitter<LinkEvents> implements Message
     try {
       if (reason === 'irq') this.pcie.interruptPasses++;
       else if (reason === 'poll') this.pcie.pollPasses++;
-      else if (reason === 'heartbeat') this.pcie.heartbeatPasses++;
+      else if (reason === 'heartbeat') {
+        this.pcie.heartbeatPasses++;
+        this.beat();
+      }
       let raised = 0;
       if (this.w.hasEvents) {
-        raised = this.w.read32(Register.IRQ_STATUS);
-        if (raised !== 0) this.w.write32(Register.IRQ_STATUS, raised); // RW1C, before draining (§10.3)
+        raised = this.w.read32(this.rr.irqStatus);
+        if (raised !== 0) this.w.write32(this.rr.irqStatus, raised); // RW1C, before draining (§10.3)
         if ((raised & IrqBit.RESET) !== 0) this.pcie.resetInterrupts++;
       }
       if (!this.checkDevice(raised, reason)) return;
@@ -657,10 +724,10 @@ export class PcieRingChannel extends EventEmitter<LinkEvents> implements Message
     this.cmdTail = 0;
     this.cmdHead = 0;
     this.cplHead = 0;
-    this.w.write32(Register.CMD_TAIL, 0);
-    this.w.write32(Register.CPL_HEAD, 0);
+    this.w.write32(this.rr.cmdTail, 0);
+    this.w.write32(this.rr.cplHead, 0);
     // Seen here when no service pass has read it (polling mode): enableInterrupts() clears it.
-    if ((this.w.read32(Register.IRQ_STATUS) & IrqBit.RESET) !== 0) this.pcie.resetInterrupts++;
+    if ((this.w.read32(this.rr.irqStatus) & IrqBit.RESET) !== 0) this.pcie.resetInterrupts++;
     this.enableInterrupts();
     this.uptime = { value: -1, changedAt: 0 };
     const params: LinkParams = {
@@ -683,7 +750,7 @@ export class PcieRingChannel extends EventEmitter<LinkEvents> implements Message
   /** Consumes completions until CPL_HEAD = CPL_TAIL (re-reading CPL_TAIL), or a torn descriptor. */
   private drain(): void {
     const g = this.geo as Geometry;
-    let tail = this.readPointer(Register.CPL_TAIL, this.cplHead, g.cplEntries);
+    let tail = this.readPointer(this.rr.cplTail, this.cplHead, g.cplEntries);
     let consumed = 0;
     let sinceHeadWrite = 0;
     try {
@@ -692,17 +759,17 @@ export class PcieRingChannel extends EventEmitter<LinkEvents> implements Message
         consumed++;
         if (this.state !== 'up') return;
         if (++sinceHeadWrite >= HEAD_UPDATE_EVERY) {
-          this.w.write32(Register.CPL_HEAD, this.cplHead);
+          this.w.write32(this.rr.cplHead, this.cplHead);
           sinceHeadWrite = 0;
         }
         if (consumed >= MAX_PER_PASS) {
           this.serviceSoon('poll');
           return;
         }
-        if (this.cplHead === tail) tail = this.readPointer(Register.CPL_TAIL, this.cplHead, g.cplEntries);
+        if (this.cplHead === tail) tail = this.readPointer(this.rr.cplTail, this.cplHead, g.cplEntries);
       }
     } finally {
-      if (sinceHeadWrite > 0 && this.state === 'up') this.w.write32(Register.CPL_HEAD, this.cplHead);
+      if (sinceHeadWrite > 0 && this.state === 'up') this.w.write32(this.rr.cplHead, this.cplHead);
     }
   }
 
@@ -769,7 +836,7 @@ export class PcieRingChannel extends EventEmitter<LinkEvents> implements Message
       );
       this.w.write32(this.cplSlot(this.cplHead), 0);
       this.cplHead = (this.cplHead + 1) >>> 0;
-      this.w.write32(Register.CPL_HEAD, this.cplHead);
+      this.w.write32(this.rr.cplHead, this.cplHead);
       this.clearTorn();
       this.emit('reset', { ...(this.agreed as LinkParams) });
       return;
@@ -844,8 +911,8 @@ export class PcieRingChannel extends EventEmitter<LinkEvents> implements Message
     const msg = encodeMessage({ kind: 'command', name: 'PING', tag: 0, body: { payload: Buffer.alloc(0) } });
     this.writeDescriptor(this.cmdTail, msg);
     this.cmdTail = (this.cmdTail + 1) >>> 0;
-    this.w.write32(Register.CMD_TAIL, this.cmdTail);
-    this.w.write32(Register.DOORBELL, 1);
+    this.w.write32(this.rr.cmdTail, this.cmdTail);
+    this.w.write32(this.rr.doorbell, 1);
   }
 
   private readonly onWindowClose = (err: TransportError | undefined): void => {
@@ -923,8 +990,10 @@ export class PcieRingChannel extends EventEmitter<LinkEvents> implements Message
       if (wasUp && this.w.isOpen) {
         try {
           // The device stops interrupting; the event reader is released by the window (FIFO) or a last PING.
-          if (this.w.hasEvents && !this.w.wakesItself) this.w.write32(Register.IRQ_MASK, IrqBit.CPL);
-          else this.w.write32(Register.IRQ_MASK, 0);
+          if (this.w.hasEvents && !this.w.wakesItself) this.w.write32(this.rr.irqMask, IrqBit.CPL);
+          else this.w.write32(this.rr.irqMask, 0);
+          // §10.5: the host leaves its pair (the device's channel timeout starts now).
+          if (this.rr.hostSession !== undefined) this.w.write32(this.rr.hostSession, 0);
         } catch (err) {
           this.log.debug({ err }, 'could not mask interrupts on close');
         }

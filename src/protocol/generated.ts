@@ -307,6 +307,8 @@ export const Register = {
   CPL_HEAD: 0x58,
   CPL_TAIL: 0x5c,
   RING_DESC_SIZE: 0x60,
+  CHANNEL_RINGS_OFFSET: 0x64,
+  CHANNEL_RINGS_COUNT: 0x68,
   SOCKET_WINDOW_OFFSET: 0x70,
   SOCKET_WINDOW_STRIDE: 0x74,
 } as const;
@@ -338,6 +340,8 @@ export const REGISTERS: readonly { name: RegisterName; offset: number; access: R
   { name: 'CPL_HEAD', offset: 0x58, access: 'RW', doc: "PCIe: next descriptor the host will consume." },
   { name: 'CPL_TAIL', offset: 0x5c, access: 'RO', doc: "PCIe: next descriptor the device will fill." },
   { name: 'RING_DESC_SIZE', offset: 0x60, access: 'RO', doc: "PCIe: bytes per descriptor (header 8 + maximum message)." },
+  { name: 'CHANNEL_RINGS_OFFSET', offset: 0x64, access: 'RO', doc: "PCIe: byte offset of the channel ring table (one block of ring registers per extra channel, PROTOCOL.md 10.5); 0 without one." },
+  { name: 'CHANNEL_RINGS_COUNT', offset: 0x68, access: 'RO', doc: "PCIe: blocks in the channel ring table (extra ring pairs); 0 = channel 0 only." },
   { name: 'SOCKET_WINDOW_OFFSET', offset: 0x70, access: 'RO', doc: "Byte offset of the socket-table window." },
   { name: 'SOCKET_WINDOW_STRIDE', offset: 0x74, access: 'RO', doc: "Bytes per slot in the window (128); each slot holds one entry struct, then zeros." },
 ];

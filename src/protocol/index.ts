@@ -9,5 +9,6 @@ export * from './messages.js';
 export * from './serial-framing.js';
 export * from './tcp-framing.js';
 export * from './ring.js';
+export * from './channel-rings.js';
 export * from './secure.js';
 export * from './secure-keys.js';

@@ -1,4 +1,4 @@
-/** ?channel=N&credential=... in device URLs (PROTOCOL.md §11): taken out before the scheme's parser; pcie: is channel 0 only. */
+/** ?channel=N&credential=... in device URLs (PROTOCOL.md §11): taken out before the scheme's parser; pcie: channels are ring pairs of their own (§10.5). */
 import { describe, expect, it } from 'vitest';
 import { openDevice, resolveChannel } from '../../src/index.js';
 import { extractChannelParams, parseDeviceUrl } from '../../src/transport/index.js';
@@ -48,11 +48,14 @@ describe('channel parameters in device URLs', () => {
     }
   });
 
-  it('pcie: devices are channel 0 only', async () => {
+  it('pcie: the channel goes to the rings (which pair it gets: test/pcie/channels.test.ts)', async () => {
     await expect(openDevice('pcie:///dev/shm/no-such-window?channel=1')).rejects.toMatchObject({
-      code: 'E_OFFLOAD_BAD_URL',
+      code: 'E_OFFLOAD_PORT_NOT_FOUND',
     });
     await expect(openDevice('pcie:///dev/shm/no-such-window', { channel: 2 })).rejects.toMatchObject({
+      code: 'E_OFFLOAD_PORT_NOT_FOUND',
+    });
+    await expect(openDevice('pcie:///dev/shm/no-such-window?channel=300')).rejects.toMatchObject({
       code: 'E_OFFLOAD_BAD_URL',
     });
   });
