@@ -32,10 +32,14 @@
  * watchdog, fault injection) zeroes the rings and every head/tail, sets IRQ_MASK and SCRATCH to 0 and IRQ_STATUS
  * to RESET, and interrupts.
  *
+ * The ring handling above is PcieRingPair's (pcie-ring-pair.ts), here addressed through the §9.1 registers
+ * (CHANNEL0_RING_REGISTERS); this server adds the register window, the rendering and channel 0's faults (hooks).
+ *
  * **Channels** (PROTOCOL.md §10.5, option `channels`): extra ring pairs for channels 1..N after channel 0's rings,
  * described by the channel ring table at 0x9000 (CHANNEL_RINGS_OFFSET / CHANNEL_RINGS_COUNT), each served by a
- * PcieChannelPair (pcie-channel-rings.ts) in this server's passes, with its own FIFO `<events>.<channel>`. A device
- * reset resets them with channel 0's rings. The faults below are channel 0's.
+ * PcieChannelPair (pcie-channel-rings.ts: the same PcieRingPair on the channel's block) in this server's passes,
+ * with its own FIFO `<events>.<channel>`. A device reset resets them with channel 0's rings. The faults below are
+ * channel 0's.
  *
  * Faults for tests (`control.faults`): pauseCommands (the command ring fills and stays full), tornCompletions
  * (the next N completions are written in two steps, tornDelayMs apart, with the interrupt raised between: first
@@ -46,21 +50,20 @@ import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import type { Logger } from 'pino';
 import {
+  CHANNEL_RING_STRIDE,
+  CHANNEL0_RING_REGISTERS,
   crc32,
-  encodeMessage,
   IrqBit,
   Limits,
   RING_DESCRIPTOR_HEADER,
   Register,
   RegisterWindow,
   ringFirstWord,
-  StatusCode,
-  parseRingFirstWord,
-  CHANNEL_RING_STRIDE,
   type StatusCodeName,
 } from '../src/protocol/index.js';
 import type { DeviceCore } from './core/device-core.js';
 import { type ChannelPairGeometry, type ChannelPairStats, PcieChannelPair } from './pcie-channel-rings.js';
+import { faultResponse, IRQ_ALL, PcieRingPair } from './pcie-ring-pair.js';
 
 export interface PcieServeOptions {
   /** Descriptors per ring (powers of two). Defaults 64 and 64. */
@@ -158,7 +161,6 @@ export interface PcieControl {
 }
 
 const REG_PAGE = 0x80;
-const IRQ_ALL = IrqBit.CPL | IrqBit.CMD_SPACE | IrqBit.RESET;
 /** Registers rendered from DeviceCore (read-only for the host). */
 const CORE_REGISTERS = [
   Register.MAGIC,
@@ -198,7 +200,6 @@ export const CHANNEL_RINGS_TABLE = 0x9000;
 export const MAX_PCIE_CHANNELS = Math.floor(
   (RegisterWindow.ringsOffset - CHANNEL_RINGS_TABLE) / CHANNEL_RING_STRIDE,
 );
-const TORN_TIMEOUT_MS = 1000;
 const WINDOW_REFRESH_MS = 10;
 const UPTIME_REFRESH_MS = 100;
 
@@ -248,7 +249,6 @@ export class PcieShim implements PcieHostEndpoint, PcieControl {
   private readonly log: Logger;
   private readonly opts: PcieServeOptions;
   private fd = -1;
-  private fifo = -1;
   private watcher: fs.FSWatcher | undefined;
   private timer: NodeJS.Timeout | undefined;
   private attached: { message(bytes: Buffer): void; detach(): void } | undefined;
@@ -257,20 +257,8 @@ export class PcieShim implements PcieHostEndpoint, PcieControl {
   /** Bumped by every ring reset: a pass in progress stops using its indices. */
   private generation = 0;
   private epoch = 0;
-  // Ring state (device side).
-  private cmdHead = 0;
-  private cplTail = 0;
-  private hostCmdTail = 0;
-  private hostCplHead = 0;
-  private irqPending = 0;
-  private irqWritten = 0;
-  private irqMask = 0;
-  private cmdTailAtSpace = 0;
-  private cplHeadAtReset: number | undefined;
-  private readonly out: Buffer[] = [];
-  private outHead = 0;
-  private tornCmd: { index: number; since: number } | undefined;
-  private tornRetry: NodeJS.Timeout | undefined;
+  /** Channel 0's rings (§9.1 registers). */
+  private readonly rings: PcieRingPair;
   private tornWrite: { index: number; message: Buffer; timer: NodeJS.Timeout } | undefined;
   // Rendering.
   private readonly rendered = new Map<number, number>();
@@ -283,7 +271,6 @@ export class PcieShim implements PcieHostEndpoint, PcieControl {
   private passScheduled = false;
   private corks = 0;
   private readonly word = Buffer.alloc(4);
-  private readonly regs = Buffer.alloc(REG_PAGE);
   private readonly pairs: PcieChannelPair[] = [];
 
   constructor(board: PcieBoard, path: string, events: string, opts: PcieServeOptions = {}) {
@@ -338,6 +325,32 @@ export class PcieShim implements PcieHostEndpoint, PcieControl {
     }
     this.geometry = { cmdOffset, cmdEntries, cplOffset, cplEntries, descSize, size: end, channelPairs };
     this.windowShown = Buffer.alloc(0);
+    this.rings = new PcieRingPair({
+      registers: CHANNEL0_RING_REGISTERS,
+      layout: this.geometry,
+      maxMessage: this.maxMessage,
+      snapshot: { offset: 0, length: REG_PAGE },
+      events,
+      stats: this.stats,
+      log: this.log,
+      fd: () => this.fd,
+      epoch: () => this.generation,
+      live: () => !this.closed && !this.vanished,
+      retry: () => this.service(),
+      deliver: (message) => {
+        if (message) this.attached?.message(message);
+        else this.rings.enqueue(faultResponse());
+      },
+      // Channel 0's faults.
+      paused: () => this.faults.pauseCommands,
+      holdCompletions: () => this.tornWrite !== undefined,
+      writeCompletion: (at, index, message) => {
+        if (this.faults.tornCompletions <= 0) return false;
+        this.faults.tornCompletions--;
+        this.writeTorn(at, index, message);
+        return true;
+      },
+    });
   }
 
   get isUp(): boolean {
@@ -352,7 +365,7 @@ export class PcieShim implements PcieHostEndpoint, PcieControl {
   start(): void {
     const g = this.geometry;
     ensureFifo(this.events);
-    this.fifo = fs.openSync(this.events, fs.constants.O_RDWR | fs.constants.O_NONBLOCK);
+    this.rings.openEvents();
     try {
       this.fd = fs.openSync(
         this.path,
@@ -361,28 +374,13 @@ export class PcieShim implements PcieHostEndpoint, PcieControl {
       );
       fs.ftruncateSync(this.fd, g.size);
     } catch (err) {
-      fs.closeSync(this.fifo);
+      this.rings.close();
       throw err;
     }
-    const start = (this.opts.startIndex ?? 0) >>> 0;
     this.epoch = this.core.epoch;
-    this.cmdHead = start;
-    this.cplTail = start;
-    this.hostCmdTail = start;
-    this.hostCplHead = start;
-    this.put(Register.CMD_RING_OFFSET, g.cmdOffset);
-    this.put(Register.CMD_RING_ENTRIES, g.cmdEntries);
-    this.put(Register.CPL_RING_OFFSET, g.cplOffset);
-    this.put(Register.CPL_RING_ENTRIES, g.cplEntries);
-    this.put(Register.RING_DESC_SIZE, g.descSize);
-    this.put(Register.CMD_HEAD, start);
-    this.put(Register.CMD_TAIL, start);
-    this.put(Register.CPL_HEAD, start);
-    this.put(Register.CPL_TAIL, start);
     this.put(Register.CHANNEL_RINGS_OFFSET, g.channelPairs.length ? CHANNEL_RINGS_TABLE : 0);
     this.put(Register.CHANNEL_RINGS_COUNT, g.channelPairs.length);
-    this.irqPending = IrqBit.RESET; // value after reset (§9.1)
-    this.writeIrqStatus();
+    this.rings.start(this.opts.startIndex ?? 0); // IRQ_STATUS RESET, the value after reset (§9.1)
     this.startPairs();
     this.renderRegisters(true);
     this.renderWindow(true);
@@ -437,7 +435,7 @@ export class PcieShim implements PcieHostEndpoint, PcieControl {
   send(message: Buffer): boolean {
     if (this.closed || this.vanished) return false;
     if (this.core.epoch !== this.epoch) this.ringReset(); // the board reset: what was queued belongs to the old epoch
-    this.out.push(message);
+    this.rings.enqueue(message);
     if (!this.inPass && this.corks === 0) {
       this.stats.outputPasses++;
       this.serviceSoon();
@@ -451,7 +449,7 @@ export class PcieShim implements PcieHostEndpoint, PcieControl {
 
   uncork(): void {
     if (this.corks === 0) return;
-    if (--this.corks === 0 && this.outHead < this.out.length && !this.inPass) {
+    if (--this.corks === 0 && this.rings.queued > 0 && !this.inPass) {
       this.stats.outputPasses++;
       this.serviceSoon();
     }
@@ -470,17 +468,6 @@ export class PcieShim implements PcieHostEndpoint, PcieControl {
     return this.word.readUInt32LE(0);
   }
 
-  /** A pointer the host writes: two equal reads (a 4-byte read of a shared file is not guaranteed atomic). */
-  private getStable(offset: number): number {
-    let a = this.get32(offset);
-    for (let i = 0; i < 8; i++) {
-      const b = this.get32(offset);
-      if (a === b) return a;
-      a = b;
-    }
-    return a;
-  }
-
   private overlayRead(offset: number): number | undefined {
     if (!OWNED.has(offset) || this.fd < 0) return undefined;
     if (offset === Register.DOORBELL) return 0;
@@ -491,8 +478,7 @@ export class PcieShim implements PcieHostEndpoint, PcieControl {
     if (!OWNED.has(offset) || this.fd < 0) return undefined;
     switch (offset) {
       case Register.IRQ_STATUS:
-        this.irqPending = (this.irqPending & ~value) >>> 0;
-        this.writeIrqStatus();
+        this.rings.clearIrq(value);
         return 'OK';
       case Register.IRQ_MASK:
         this.put(offset, value & IRQ_ALL);
@@ -548,31 +534,6 @@ export class PcieShim implements PcieHostEndpoint, PcieControl {
     this.windowShown = bytes;
   }
 
-  private writeIrqStatus(): void {
-    this.put(Register.IRQ_STATUS, this.irqPending);
-    this.irqWritten = this.irqPending;
-  }
-
-  /** Sets `bits` in IRQ_STATUS and interrupts if any is enabled (RESET: always, §10.4). */
-  private raise(bits: number): void {
-    this.irqPending = (this.irqPending | bits) >>> 0;
-    this.writeIrqStatus();
-    if ((bits & (this.irqMask | IrqBit.RESET)) !== 0) this.interrupt(bits);
-  }
-
-  private interrupt(bits: number): void {
-    const b = Buffer.alloc(4);
-    b.writeUInt32LE(bits >>> 0, 0);
-    try {
-      fs.writeSync(this.fifo, b);
-      this.stats.interruptsRaised++;
-    } catch (err) {
-      // EAGAIN: the pipe is full, interrupts are pending anyway.
-      this.stats.interruptsDropped++;
-      if ((err as { code?: string }).code !== 'EAGAIN') this.log.debug({ err }, 'interrupt not delivered');
-    }
-  }
-
   // ---- service -------------------------------------------------------------------------------------
 
   private serviceSoon(): void {
@@ -605,45 +566,8 @@ export class PcieShim implements PcieHostEndpoint, PcieControl {
 
   private onePass(): void {
     if (this.core.epoch !== this.epoch) this.ringReset();
-    const g = this.geometry;
-    fs.readSync(this.fd, this.regs, 0, REG_PAGE, 0);
-    // Host writes.
-    if (this.regs.readUInt32LE(Register.DOORBELL) !== 0) {
-      this.stats.doorbells++;
-      this.put(Register.DOORBELL, 0); // WO: reads as 0
-    }
-    const irqWord = this.regs.readUInt32LE(Register.IRQ_STATUS);
-    if (irqWord !== this.irqWritten) {
-      this.irqPending = (this.irqPending & ~irqWord) >>> 0; // the host wrote 1s: RW1C
-      this.writeIrqStatus();
-    }
-    this.irqMask = this.regs.readUInt32LE(Register.IRQ_MASK) & IRQ_ALL;
-    const cmdTail = this.getStable(Register.CMD_TAIL);
-    if ((cmdTail - this.cmdHead) >>> 0 <= g.cmdEntries) this.hostCmdTail = cmdTail;
-    const cplHead = this.getStable(Register.CPL_HEAD);
-    if ((this.cplTail - cplHead) >>> 0 <= g.cplEntries) this.hostCplHead = cplHead;
-
     const gen = this.generation;
-    this.consumeCommands();
-    if (gen !== this.generation) return; // a command reset the board: the next pass starts afresh
-    this.produceCompletions();
-
-    // Causes gone: clear their bits (the shim's RW1C stand-in, see the module doc).
-    let clear = 0;
-    if ((this.irqPending & IrqBit.CPL) !== 0 && this.hostCplHead === this.cplTail) clear |= IrqBit.CPL;
-    if ((this.irqPending & IrqBit.CMD_SPACE) !== 0 && this.hostCmdTail !== this.cmdTailAtSpace)
-      clear |= IrqBit.CMD_SPACE;
-    if (
-      (this.irqPending & IrqBit.RESET) !== 0 &&
-      this.cplHeadAtReset !== undefined &&
-      this.hostCplHead !== this.cplHeadAtReset
-    ) {
-      clear |= IrqBit.RESET;
-    }
-    if (clear) {
-      this.irqPending = (this.irqPending & ~clear) >>> 0;
-      this.writeIrqStatus();
-    }
+    this.rings.service(Date.now()); // host writes, commands, completions, IRQ bits whose cause is gone
     for (const pair of this.pairs) {
       if (gen !== this.generation || this.closed || this.vanished) return;
       pair.service(Date.now());
@@ -651,133 +575,6 @@ export class PcieShim implements PcieHostEndpoint, PcieControl {
     if (gen !== this.generation) return;
     this.renderRegisters();
     this.renderWindow();
-  }
-
-  private consumeCommands(): void {
-    const g = this.geometry;
-    const gen = this.generation;
-    const wasFull = (this.hostCmdTail - this.cmdHead) >>> 0 === g.cmdEntries;
-    if (wasFull) this.stats.cmdRingFullSeen++;
-    let consumed = 0;
-    while (this.cmdHead !== this.hostCmdTail && !this.faults.pauseCommands) {
-      // Answers need room: hold commands while a ring's worth of completions waits (the host is not reading).
-      if (this.out.length - this.outHead >= g.cplEntries) {
-        this.stats.completionBackpressure++;
-        break;
-      }
-      const at = g.cmdOffset + (this.cmdHead & (g.cmdEntries - 1)) * g.descSize;
-      const word = this.get32(at);
-      const first = parseRingFirstWord(word);
-      let problem: string | undefined;
-      let message: Buffer | undefined;
-      if (!first.valid) problem = 'not valid';
-      else if (first.index !== (this.cmdHead & 0xff)) problem = `index ${first.index}`;
-      else if (first.length > this.maxMessage) problem = `length ${first.length}`;
-      else {
-        // The body in one access (device memory); a fresh buffer: DeviceCore keeps SEND data without copying.
-        const body = Buffer.allocUnsafe(4 + first.length);
-        fs.readSync(this.fd, body, 0, 4 + first.length, at + 4);
-        message = body.subarray(4);
-        if (crc32(message) !== body.readUInt32LE(0)) problem = 'bad CRC';
-      }
-      if (problem) {
-        if (!this.tornCommandSeen(problem, at)) break;
-        message = undefined; // a fault: consumed, answered with ERROR_RESPONSE
-      } else {
-        this.tornCmd = undefined;
-      }
-      this.put(at, 0);
-      this.cmdHead = (this.cmdHead + 1) >>> 0;
-      consumed++;
-      this.stats.commandsConsumed++;
-      if (message) this.attached?.message(message);
-      else this.fault();
-      if (gen !== this.generation || this.closed || this.vanished) return;
-    }
-    if (consumed) {
-      this.put(Register.CMD_HEAD, this.cmdHead);
-      if (wasFull) {
-        this.cmdTailAtSpace = this.hostCmdTail;
-        this.raise(IrqBit.CMD_SPACE);
-      }
-    }
-  }
-
-  /** A torn command descriptor: false = wait and re-read; true = it stayed torn: consume it as a fault. */
-  private tornCommandSeen(problem: string, at: number): boolean {
-    const now = Date.now();
-    if (!this.tornCmd || this.tornCmd.index !== this.cmdHead) {
-      this.tornCmd = { index: this.cmdHead, since: now };
-      this.stats.tornCommands++;
-      this.log.debug({ index: this.cmdHead, problem }, 'torn or stale command descriptor: not acted on');
-    } else if (now - this.tornCmd.since > TORN_TIMEOUT_MS) {
-      this.stats.tornFaults++;
-      this.log.warn(
-        { index: this.cmdHead, problem, at },
-        'command descriptor still invalid after 1 s: fault',
-      );
-      this.tornCmd = undefined;
-      return true;
-    }
-    if (!this.tornRetry) {
-      this.tornRetry = setTimeout(() => {
-        this.tornRetry = undefined;
-        this.service();
-      }, 5);
-    }
-    return false;
-  }
-
-  /** §10.3: a command descriptor that stayed invalid is answered with ERROR_RESPONSE (tag 0, E_INTERNAL). */
-  private fault(): void {
-    const bytes = encodeMessage({
-      kind: 'error',
-      name: 'ERROR_RESPONSE',
-      tag: 0,
-      status: StatusCode.E_INTERNAL,
-      body: { offendingOpcode: 0 },
-    });
-    this.out.push(bytes);
-  }
-
-  private produceCompletions(): void {
-    const g = this.geometry;
-    let produced = 0;
-    while (this.outHead < this.out.length && !this.tornWrite) {
-      if ((this.cplTail - this.hostCplHead) >>> 0 >= g.cplEntries) break;
-      const msg = this.out[this.outHead] as Buffer;
-      this.out[this.outHead++] = undefined as unknown as Buffer;
-      const at = g.cplOffset + (this.cplTail & (g.cplEntries - 1)) * g.descSize;
-      if (this.faults.tornCompletions > 0) {
-        this.faults.tornCompletions--;
-        this.writeTorn(at, this.cplTail, msg);
-      } else {
-        this.writeDescriptor(at, this.cplTail, msg);
-      }
-      this.cplTail = (this.cplTail + 1) >>> 0;
-      produced++;
-      this.stats.completionsProduced++;
-    }
-    if (this.outHead === this.out.length) {
-      this.out.length = 0;
-      this.outHead = 0;
-    } else if (this.outHead > 4096) {
-      this.out.splice(0, this.outHead);
-      this.outHead = 0;
-    }
-    if (produced) {
-      this.put(Register.CPL_TAIL, this.cplTail);
-      this.raise(IrqBit.CPL);
-    }
-  }
-
-  /** §10.3 producer step 2: body (CRC, message) in one access, then the first word, last. */
-  private writeDescriptor(at: number, index: number, msg: Buffer): void {
-    const body = Buffer.allocUnsafe(4 + msg.length);
-    body.writeUInt32LE(crc32(msg), 0);
-    msg.copy(body, 4);
-    fs.writeSync(this.fd, body, 0, body.length, at + 4);
-    this.put(at, ringFirstWord(msg.length, index));
   }
 
   /**
@@ -800,7 +597,7 @@ export class PcieShim implements PcieHostEndpoint, PcieControl {
       body.writeUInt32LE(crc32(msg), 0);
       msg.copy(body, 4);
       fs.writeSync(this.fd, body, 0, body.length, at + 4);
-      this.raise(IrqBit.CPL);
+      this.rings.raise(IrqBit.CPL);
       this.service();
     }, this.faults.tornDelayMs);
     this.tornWrite = { index, message: msg, timer };
@@ -810,11 +607,6 @@ export class PcieShim implements PcieHostEndpoint, PcieControl {
   private ringReset(): void {
     const g = this.geometry;
     this.generation++;
-    this.stats.ringResets++;
-    const dropped = this.out.length - this.outHead;
-    this.out.length = 0;
-    this.outHead = 0;
-    this.tornCmd = undefined;
     if (this.tornWrite) clearTimeout(this.tornWrite.timer);
     this.tornWrite = undefined;
     this.put(Register.MAGIC, 0); // resetting
@@ -822,23 +614,13 @@ export class PcieShim implements PcieHostEndpoint, PcieControl {
     for (let off = g.cmdOffset; off < g.size; off += zeros.length) {
       fs.writeSync(this.fd, zeros, 0, Math.min(zeros.length, g.size - off), off);
     }
-    this.cmdHead = 0;
-    this.cplTail = 0;
-    this.hostCmdTail = 0;
-    this.hostCplHead = 0;
-    for (const r of [Register.CMD_HEAD, Register.CMD_TAIL, Register.CPL_HEAD, Register.CPL_TAIL])
-      this.put(r, 0);
-    this.put(Register.IRQ_MASK, 0);
-    this.irqMask = 0;
+    const dropped = this.rings.reset(); // every head/tail, IRQ_MASK, DOORBELL 0; IRQ_STATUS 0
     this.put(Register.SCRATCH, 0);
-    this.put(Register.DOORBELL, 0);
     this.epoch = this.core.epoch;
-    this.cplHeadAtReset = 0;
-    this.irqPending = 0;
     this.renderRegisters(true); // MAGIC back, the new epoch
     this.renderWindow(true);
     this.log.info({ epoch: this.epoch, dropped }, 'board reset: rings zeroed');
-    this.raise(IrqBit.RESET);
+    this.rings.raise(IrqBit.RESET);
     for (const pair of this.pairs) pair.reset(); // §10.5: a device reset resets every pair
   }
 
@@ -847,7 +629,7 @@ export class PcieShim implements PcieHostEndpoint, PcieControl {
   spuriousInterrupts(n: number): void {
     for (let i = 0; i < n; i++) {
       this.stats.spuriousInterrupts++;
-      this.interrupt(0);
+      this.rings.interrupt(0);
     }
   }
 
@@ -863,7 +645,6 @@ export class PcieShim implements PcieHostEndpoint, PcieControl {
     if (this.closed) return;
     this.closed = true;
     if (this.timer) clearInterval(this.timer);
-    if (this.tornRetry) clearTimeout(this.tornRetry);
     if (this.tornWrite) clearTimeout(this.tornWrite.timer);
     this.watcher?.close();
     this.attached?.detach();
@@ -879,8 +660,7 @@ export class PcieShim implements PcieHostEndpoint, PcieControl {
       fs.closeSync(this.fd);
       this.fd = -1;
     }
-    if (this.fifo >= 0) fs.closeSync(this.fifo);
-    this.fifo = -1;
+    this.rings.close(); // its torn-descriptor retry, the FIFO
     for (const p of [this.path, this.events]) {
       try {
         fs.unlinkSync(p);
