@@ -32,6 +32,17 @@ function int(name: string, min: number, max: number) {
   };
 }
 
+/** --pcie-channels: N (channels 1..N) or a comma-separated list of channel numbers 1..255. */
+function pcieChannelsArg(value: string): number | number[] {
+  if (!value.includes(',')) return int('--pcie-channels', 0, 254)(value);
+  const parts = value.split(',').map((p) => p.trim());
+  if (parts.at(-1) === '') parts.pop();
+  const list = parts.map((p) => int('--pcie-channels channel', 1, 255)(p));
+  if (list.length === 0 || new Set(list).size !== list.length)
+    throw new InvalidArgumentError('--pcie-channels list must name distinct channels 1..255');
+  return list;
+}
+
 function rate(name: string) {
   return (value: string): number => {
     const n = Number(value);
@@ -64,8 +75,8 @@ export interface SimCommandOptions {
   queueQuota?: number;
   /** false with --no-channels: a device without CHANNELS and EGRESS_POLICY. */
   channels?: boolean;
-  /** pcie: extra ring pairs, channels 1..N (PROTOCOL.md §10.5). */
-  pcieChannels?: number;
+  /** pcie: extra ring pairs, channels 1..N or the listed channel numbers (PROTOCOL.md §10.5). */
+  pcieChannels?: number | number[];
 }
 
 /** Where the admin credential comes from when --admin-credential is not given (keeps it out of `ps`). */
@@ -170,9 +181,9 @@ export function buildSimCommand(io: SimCommandIo = {}): Command {
     )
     .option('--no-channels', 'simulate a device without CHANNELS and EGRESS_POLICY')
     .option(
-      '--pcie-channels <n>',
-      'pcie: extra ring pairs for channels 1..N, interrupts on FIFO.N (default 0: channel 0 only, no CHANNELS)',
-      int('--pcie-channels', 0, 254),
+      '--pcie-channels <n|list>',
+      'pcie: extra ring pairs for channels 1..N, or for the listed channels (e.g. 1,255; a single one: 255,); interrupts on FIFO.<channel> (default 0: channel 0 only, no CHANNELS)',
+      pcieChannelsArg,
     )
     .option('--send-queue <bytes>', 'send queue bytes per socket', int('--send-queue', 256, 16 * 1024 * 1024))
     .option(

@@ -35,7 +35,8 @@
  * The ring handling above is PcieRingPair's (pcie-ring-pair.ts), here addressed through the §9.1 registers
  * (CHANNEL0_RING_REGISTERS); this server adds the register window, the rendering and channel 0's faults (hooks).
  *
- * **Channels** (PROTOCOL.md §10.5, option `channels`): extra ring pairs for channels 1..N after channel 0's rings,
+ * **Channels** (PROTOCOL.md §10.5, option `channels`): extra ring pairs for channels 1..N (or the listed channel
+ * numbers, 1..255: e.g. [1, 255] for the conformance kit's host B and admin) after channel 0's rings,
  * described by the channel ring table at 0x9000 (CHANNEL_RINGS_OFFSET / CHANNEL_RINGS_COUNT), each served by a
  * PcieChannelPair (pcie-channel-rings.ts: the same PcieRingPair on the channel's block) in this server's passes,
  * with its own FIFO `<events>.<channel>`. A device reset resets them with channel 0's rings. The faults below are
@@ -76,10 +77,11 @@ export interface PcieServeOptions {
   /** Service the window at least this often (ms) besides inotify. Default 50. */
   servicePollMs?: number;
   /**
-   * Extra ring pairs, for channels 1..N (PROTOCOL.md §10.5; pcie-channel-rings.ts), each with the entries and
-   * descriptor size of channel 0's. Default 0: channel 0 only, and CHANNELS is not advertised.
+   * Extra ring pairs (PROTOCOL.md §10.5; pcie-channel-rings.ts), each with the entries and descriptor size of
+   * channel 0's: N for channels 1..N, or the channel numbers (1..255, distinct; block k of the channel ring table
+   * is the k-th listed). Default 0: channel 0 only, and CHANNELS is not advertised.
    */
-  channels?: number;
+  channels?: number | readonly number[];
   /** An extra pair's host is gone when HOST_HEARTBEAT stays unchanged this long (ms). Default 3000. */
   hostDeadMs?: number;
 }
@@ -145,7 +147,7 @@ export interface PcieControl {
     cplEntries: number;
     descSize: number;
     size: number;
-    /** The extra ring pairs (§10.5), channel 1 first. */
+    /** The extra ring pairs (§10.5), in table order. */
     channelPairs: readonly Readonly<ChannelPairGeometry>[];
   }>;
   /** Stats of the extra ring pairs, by channel. */
@@ -196,10 +198,32 @@ const OWNED: ReadonlySet<number> = new Set([
 ]);
 /** Where the channel ring table lies (§9.3: after the socket-table window, below the rings). */
 export const CHANNEL_RINGS_TABLE = 0x9000;
-/** Channels 1..254 may have a pair (255 is the admin channel of stream transports; any channel may be admin). */
+/** How many extra pairs fit in the channel ring table (any channel 1..255 may have one; 255 is ADMIN-only, §11). */
 export const MAX_PCIE_CHANNELS = Math.floor(
   (RegisterWindow.ringsOffset - CHANNEL_RINGS_TABLE) / CHANNEL_RING_STRIDE,
 );
+
+/**
+ * The channel numbers of the extra pairs: N → 1..N; a list → those numbers (1..255, distinct, at most
+ * MAX_PCIE_CHANNELS of them). RangeError otherwise.
+ */
+export function pcieChannelNumbers(channels: number | readonly number[] | undefined): number[] {
+  const max = Math.min(MAX_PCIE_CHANNELS, 254);
+  if (typeof channels === 'number' || channels === undefined) {
+    const extra = channels ?? 0;
+    if (!Number.isInteger(extra) || extra < 0 || extra > max)
+      throw new RangeError(`PCIe extra channels must be 0..${max} (got ${extra})`);
+    return Array.from({ length: extra }, (_, k) => k + 1);
+  }
+  const list = [...channels];
+  const bad = list.find((c) => !Number.isInteger(c) || c < 1 || c > 255);
+  if (bad !== undefined) throw new RangeError(`PCIe pair channels must be 1..255 (got ${bad})`);
+  if (new Set(list).size !== list.length)
+    throw new RangeError(`PCIe pair channels must be distinct (got ${list.join(', ')})`);
+  if (list.length > max) throw new RangeError(`at most ${max} PCIe extra pairs (got ${list.length})`);
+  return list;
+}
+
 const WINDOW_REFRESH_MS = 10;
 const UPTIME_REFRESH_MS = 100;
 
@@ -299,28 +323,23 @@ export class PcieShim implements PcieHostEndpoint, PcieControl {
     }
     const cmdOffset = RegisterWindow.ringsOffset;
     const cplOffset = (cmdOffset + cmdEntries * descSize + 0xfff) & ~0xfff;
-    const extra = opts.channels ?? 0;
-    if (!Number.isInteger(extra) || extra < 0 || extra > Math.min(MAX_PCIE_CHANNELS, 254)) {
-      throw new RangeError(
-        `PCIe extra channels must be 0..${Math.min(MAX_PCIE_CHANNELS, 254)} (got ${extra})`,
-      );
-    }
+    const numbers = pcieChannelNumbers(opts.channels);
     // Each extra pair after the ones before it: command ring, then completion ring, 4 KiB aligned.
     let end = cplOffset + cplEntries * descSize;
     const channelPairs: ChannelPairGeometry[] = [];
-    for (let k = 0; k < extra; k++) {
+    for (const [k, channel] of numbers.entries()) {
       const cmd = (end + 0xfff) & ~0xfff;
       const cpl = (cmd + cmdEntries * descSize + 0xfff) & ~0xfff;
       end = cpl + cplEntries * descSize;
       channelPairs.push({
-        channel: k + 1,
+        channel,
         block: CHANNEL_RINGS_TABLE + k * CHANNEL_RING_STRIDE,
         cmdOffset: cmd,
         cmdEntries,
         cplOffset: cpl,
         cplEntries,
         descSize,
-        events: `${events}.${k + 1}`,
+        events: `${events}.${channel}`,
       });
     }
     this.geometry = { cmdOffset, cmdEntries, cplOffset, cplEntries, descSize, size: end, channelPairs };

@@ -11,7 +11,7 @@
  *   itself vanishes it is reopened until close().
  * - `listen: 'pcie:///dev/shm/offload-sim[?events=FIFO&cmdentries=N&cplentries=N&descsize=N]'`: the register window
  *   as a file and interrupts through a FIFO (default events path: the window path + '.events'); see
- *   pcie-server.ts; no link layer. Channel 0, plus channels 1..N with `pcie.channels` (PROTOCOL.md §10.5:
+ *   pcie-server.ts; no link layer. Channel 0, plus channels 1..N (or listed) with `pcie.channels` (PROTOCOL.md §10.5:
  *   pcie-channel-rings.ts; CHANNELS is advertised only then).
  * - createInProcessDevice(): a host-side Transport (an in-process pair) already served by DeviceCore + Link
  *   (framing 'tcp', ARQ off), for `openDevice('sim:')`.
@@ -572,7 +572,8 @@ export async function startSimulator(opts: SimulatorOptions): Promise<Simulator>
 /** PCIE_RINGS; CHANNELS only with extra ring pairs (PROTOCOL.md §10.5: descriptors name no channel). */
 function pcieBoardOptions(opts: SimulatorOptions): SimulatorOptions {
   const core: NonNullable<SimulatorOptions['core']> = { ...(opts.core ?? {}), pcieRings: true };
-  if ((opts.pcie?.channels ?? 0) === 0)
+  const pairs = opts.pcie?.channels;
+  if (pairs === undefined || pairs === 0 || (Array.isArray(pairs) && pairs.length === 0))
     core.capabilities = (core.capabilities ?? IMPLEMENTED_CAPABILITIES) & ~Capability.CHANNELS;
   return { ...opts, core };
 }

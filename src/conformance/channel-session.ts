@@ -8,9 +8,15 @@ import { ALL_HOST_CAPS } from './cases/handshake.js';
 import type { KitClient } from './client.js';
 import { type DeviceInfo, TestContext } from './context.js';
 import { kitHandshake } from './kit-handshake.js';
-import { fail } from './types.js';
+import { isLinkError, LinkErrorCode } from '../link/index.js';
+import { fail, notApplicable } from './types.js';
 
-/** The channels the kit uses beside channel 0 (listed in the README: a board must let them be opened). */
+/**
+ * The channels the kit uses beside channel 0 (listed in the README: a board must let them be opened). On PCIe
+ * each needs a ring pair of its own (§10.5; only `normal` and `admin` there: §12 does not apply on PCIe): a case
+ * whose channel the board has no pair for is not applicable, naming the pair (the simulator:
+ * `--pcie-channels 1,255`).
+ */
 export const KIT_CHANNEL = {
   /** Host B: a NORMAL channel. */
   normal: 1,
@@ -67,6 +73,8 @@ export async function startChannelLink(main: TestContext, client: KitClient): Pr
   try {
     await client.start(Math.max(3000, client.timeoutMs));
   } catch (err) {
+    if (client.framing === 'pcie' && isLinkError(err) && err.code === LinkErrorCode.NO_CHANNEL)
+      notApplicable(missingPairMessage(main, client.channel));
     fail(
       `link start (SYNC) on channel ${client.channel} failed over the kit's connection: ${(err as Error).message} (§11: every channel runs its own link)`,
     );
@@ -76,6 +84,16 @@ export async function startChannelLink(main: TestContext, client: KitClient): Pr
   return ctx;
 }
 
+/** Why a case cannot reach `channel` on PCIe: the pair missing, what the board offers, how to get it. */
+export function missingPairMessage(main: TestContext, channel: number): string {
+  const offered = main.client.pcieChannels() ?? [];
+  const has = offered.length
+    ? `the board offers channels ${offered.join(', ')}`
+    : 'the board offers no extra ring pairs (CHANNEL_RINGS_COUNT 0, no CHANNELS)';
+  const want = [...new Set([...offered, KIT_CHANNEL.normal, KIT_CHANNEL.admin])].sort((a, b) => a - b);
+  return `needs a PCIe ring pair for channel ${channel} (§10.5): ${has}; start the simulator with --pcie-channels ${want.join(',')}`;
+}
+
 /** Opens channel `channel` as set up, runs `fn`, and always closes its sockets and link afterwards. */
 export async function withChannel<T>(
   main: TestContext,
@@ -83,6 +101,7 @@ export async function withChannel<T>(
   setup: ChannelSetup,
   fn: (s: ChannelSession) => Promise<T>,
 ): Promise<T> {
+  if (!main.client.reaches(channel)) notApplicable(missingPairMessage(main, channel));
   const client = main.client.forChannel(channel);
   try {
     const ctx = await startChannelLink(main, client);

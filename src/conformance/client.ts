@@ -13,6 +13,9 @@ import {
   type Addr,
   type AnyCommand,
   type AnyEvent,
+  Capability,
+  CHANNEL_RING_STRIDE,
+  ChannelRingField,
   type CommandBodies,
   type CommandName,
   ConditionFlag,
@@ -21,12 +24,18 @@ import {
   type ErrorResponseMessage,
   encodeMessage,
   NO_ADDR,
+  Register,
   type ResponseMessage,
   type SocketEntry,
   SocketStatus,
   StatusCode,
 } from '../protocol/index.js';
-import type { Transport } from '../transport/index.js';
+import {
+  formatDeviceUrl,
+  type PcieWindowTransport,
+  parseDeviceUrl,
+  type Transport,
+} from '../transport/index.js';
 import { ChannelView } from './channel-view.js';
 import { describeMessage, hexOf } from './format.js';
 import { type Framing, TamperTransport } from './tamper.js';
@@ -81,7 +90,7 @@ export class KitClient {
   readonly tap: TamperTransport | undefined;
   link!: MessageChannel;
   /** PCIe: the register window of the current rings (reopened by every start()). */
-  private pcieWindow: { close(): Promise<void> } | undefined;
+  private pcieWindow: PcieWindowTransport | undefined;
   params!: LinkParams;
   readonly events: AnyEvent[] = [];
   readonly violations: Violation[] = [];
@@ -142,11 +151,22 @@ export class KitClient {
   }
 
   /**
-   * A new client for another channel over the same byte stream (not started): the device serves several
-   * channels per connection (§11). Closing it leaves this client and the transport alone.
+   * A new client for another channel (not started): over the same byte stream (the device serves several channels
+   * per connection, §11), or on PCIe the ring pair of that channel in the same window (§10.5), with the pair's own
+   * event device: `<events>.<channel>` beside channel 0's (the simulator's convention; without an events path the
+   * pair is polled). Closing it leaves this client and the transport alone.
    */
   forChannel(channel: number): KitClient {
-    if (!this.tap) throw new ClientDownError('channels need a link layer; PCIe has none (§10)');
+    if (!this.tap) {
+      return new KitClient(
+        undefined,
+        'pcie',
+        this.timeoutMs,
+        this.log,
+        pcieChannelUrl(this.pcieUrl!, channel),
+        channel,
+      );
+    }
     return new KitClient(
       new ChannelView(this.tap.inner),
       this.framing,
@@ -155,6 +175,29 @@ export class KitClient {
       undefined,
       channel,
     );
+  }
+
+  /**
+   * PCIe: the channels with a ring pair in the device's channel ring table (§10.5; [] without CHANNELS), read from
+   * this client's window; undefined on a byte stream (every channel is reachable there) or before start().
+   */
+  pcieChannels(): number[] | undefined {
+    const w = this.pcieWindow;
+    if (!w) return undefined;
+    const caps = w.read32(Register.CAPS);
+    if ((caps & Capability.CHANNELS) === 0) return [];
+    const table = w.read32(Register.CHANNEL_RINGS_OFFSET);
+    const count = Math.min(w.read32(Register.CHANNEL_RINGS_COUNT), 255);
+    const out: number[] = [];
+    for (let k = 0; k < count; k++)
+      out.push(w.read32(table + k * CHANNEL_RING_STRIDE + ChannelRingField.CHANNEL));
+    return out;
+  }
+
+  /** Whether the kit can reach `channel` beside this one: always on a byte stream, on PCIe if it has a pair. */
+  reaches(channel: number): boolean {
+    const offered = this.pcieChannels();
+    return offered === undefined || offered.includes(channel);
   }
 
   /** The Link itself (serial/TCP), for tests of the link layer. */
@@ -205,7 +248,8 @@ export class KitClient {
     await this.pcieWindow?.close().catch(() => undefined);
     this.pcieWindow = undefined;
     const { window, channel } = await openPcieChannel(this.pcieUrl!, {
-      name: 'conformance',
+      name: this.channel === 0 ? 'conformance' : `conformance#${this.channel}`,
+      channel: this.channel,
       logger: this.log,
       startTimeoutMs,
     });
@@ -642,6 +686,22 @@ export class TimeoutError extends Error {
 
 export function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));
+}
+
+/**
+ * The URL of channel `channel`'s ring pair: the same window, and the event device `<events>.<channel>` when
+ * channel 0's URL names one (§10.5, the simulator's FIFOs); without one the pair is polled as channel 0 is.
+ */
+export function pcieChannelUrl(url: string, channel: number): string {
+  const u = parseDeviceUrl(url);
+  if (u.kind !== 'pcie') throw new TypeError(`${url} is not a pcie: URL`);
+  const params = { ...u.params };
+  delete params.channel;
+  return formatDeviceUrl({
+    ...u,
+    params,
+    ...(u.events !== undefined ? { events: `${u.events}.${channel}` } : {}),
+  });
 }
 
 /** The line rate of a serial transport (duck-typed), for the link's retransmission timeout. */

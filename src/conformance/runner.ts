@@ -14,6 +14,7 @@ import {
 } from '../protocol/index.js';
 import { createTransport, parseDeviceUrl, type Transport } from '../transport/index.js';
 import { allCases } from './catalogue.js';
+import { KIT_CHANNEL } from './channel-session.js';
 import { type Carrier, ClientDownError, KitClient, TimeoutError } from './client.js';
 import { capsNames, ALL_HOST_CAPS } from './cases/handshake.js';
 import { type ContextOptions, type DeviceInfo, TestContext } from './context.js';
@@ -288,10 +289,14 @@ export async function runConformance(opts: ConformanceOptions): Promise<Conforma
           'serial links only: the TCP shim runs the link with ARQ off, nothing to corrupt or lose (§3, §4.4)';
       } else if (c.framing !== undefined && framing === 'pcie') {
         result.outcome = 'n/a';
-        result.message = 'link layer only: PCIe carries messages in rings, without frames or a link (§10)';
+        result.message = (c.requires ?? []).includes('SECURE')
+          ? 'secure frames need a link layer: §12 does not apply on PCIe, which carries messages in rings (§10, §10.5)'
+          : 'link layer only: PCIe carries messages in rings, without frames or a link (§10)';
       } else if (missing.length) {
         result.outcome = 'n/a';
         result.message = `the device does not advertise ${missing.join(', ')} (§14)`;
+        if (framing === 'pcie' && missing.includes('CHANNELS'))
+          result.message += `; on PCIe a board advertises CHANNELS only with extra ring pairs (§10.5): start the simulator with --pcie-channels ${KIT_CHANNEL.normal},${KIT_CHANNEL.admin}`;
       } else {
         if (session.client.isDown) {
           try {

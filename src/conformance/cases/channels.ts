@@ -2,7 +2,9 @@
  * Channels (PROTOCOL.md §11, §5.8.1 CHANNEL_OPEN / CHANNEL_RESET / RESET): the open gate, roles and the admin
  * channel, quotas, isolation between channels (another channel's id is indistinguishable from an unknown one)
  * and the admin's powers. Host A is the kit's main session (channel 0); host B and the admin are further links
- * on the same connection (channel-session.ts). Cases needing the admin credential are not applicable without it.
+ * on the same connection (channel-session.ts), or on PCIe the ring pairs of those channels in the same window
+ * (§10.5: not applicable when the board has no pair for a channel a case needs). Cases needing the admin
+ * credential are not applicable without it.
  */
 import {
   ChannelRole,
@@ -88,7 +90,6 @@ function isolationCase(name: IdCommand): ConformanceCase {
     title: `${name} on channel ${KIT_CHANNEL.normal} naming a channel-0 socket answers exactly as for a never-allocated id and changes nothing`,
     section: '§11, §6.2',
     requires: name === 'QUERY' ? ['CHANNELS', 'SNAPSHOT'] : ['CHANNELS'],
-    framing: 'link',
     async run(ctx) {
       const type = ctx.socketType();
       const x = await ctx.open(type);
@@ -148,7 +149,6 @@ export const channelCases: ConformanceCase[] = [
       'before CHANNEL_OPEN a channel accepts only HELLO, PING, REG_READ, CHANNEL_OPEN and SECURE_*: the rest is E_BAD_STATE',
     section: '§11, §5.8.1 CHANNEL_OPEN',
     requires: ['CHANNELS'],
-    framing: 'link',
     async run(ctx) {
       // Channel 255 is ADMIN-only: every link start leaves it not open (§11), whatever happened before.
       await withChannel(ctx, KIT_CHANNEL.admin, {}, async (g) => {
@@ -188,7 +188,6 @@ export const channelCases: ConformanceCase[] = [
       'CHANNEL_OPEN NORMAL returns the quotas (HELLO slots then equals slotQuota); repeating it is allowed; bad role or credential with NORMAL is E_INVALID',
     section: '§5.8.1 CHANNEL_OPEN, §11',
     requires: ['CHANNELS'],
-    framing: 'link',
     async run(ctx) {
       await withChannel(ctx, KIT_CHANNEL.normal, {}, async (b) => {
         const s = '§5.8.1 CHANNEL_OPEN';
@@ -241,7 +240,6 @@ export const channelCases: ConformanceCase[] = [
       'channel 255 refuses CHANNEL_OPEN NORMAL (E_NOT_PERMITTED); ADMIN with a wrong credential is E_AUTH and leaves it closed',
     section: '§5.8.1 CHANNEL_OPEN, §11',
     requires: ['CHANNELS'],
-    framing: 'link',
     async run(ctx) {
       await withChannel(ctx, KIT_CHANNEL.admin, {}, async (a) => {
         const s = '§5.8.1 CHANNEL_OPEN, §11';
@@ -290,7 +288,6 @@ export const channelCases: ConformanceCase[] = [
       "SNAPSHOT shows only the channel's own sockets; allChannels from a NORMAL channel is E_NOT_PERMITTED",
     section: '§11, §5.8.1 SNAPSHOT',
     requires: ['CHANNELS', 'SNAPSHOT'],
-    framing: 'link',
     async run(ctx) {
       const type = ctx.socketType();
       const x = await ctx.open(type);
@@ -326,7 +323,6 @@ export const channelCases: ConformanceCase[] = [
       'a channel holding slotQuota sockets gets E_QUOTA for one more (while the device still has free slots)',
     section: '§11 quotas',
     requires: ['CHANNELS'],
-    framing: 'link',
     timeoutMs: 40_000,
     async run(ctx) {
       const type = ctx.socketType();
@@ -364,7 +360,6 @@ export const channelCases: ConformanceCase[] = [
       'a NORMAL channel may not CHANNEL_RESET (E_NOT_PERMITTED), nor RESET while channel 0 has a host (E_NOT_PERMITTED, nothing reset)',
     section: '§5.8.1 RESET, §5.8.1 CHANNEL_RESET, §11',
     requires: ['CHANNELS'],
-    framing: 'link',
     async run(ctx) {
       const x = await ctx.open(ctx.socketType());
       const epoch = ctx.client.epoch;
@@ -402,7 +397,6 @@ export const channelCases: ConformanceCase[] = [
     title: "the admin's SNAPSHOT allChannels = 1 shows every channel's sockets, each with its channel",
     section: '§11 admin powers, §5.8.1 SNAPSHOT',
     requires: ['CHANNELS', 'SNAPSHOT'],
-    framing: 'link',
     async run(ctx) {
       ctx.credential('the admin tests');
       const type = ctx.socketType();
@@ -433,7 +427,6 @@ export const channelCases: ConformanceCase[] = [
       "the admin's CLOSE of another channel's socket aborts it: the owner gets TERMINATED with ECONNABORTED; other commands stay E_UNKNOWN_SOCKET",
     section: '§11 admin powers, §5.8.2 CLOSE',
     requires: ['CHANNELS'],
-    framing: 'link',
     async run(ctx) {
       ctx.credential('the admin tests');
       const type = ctx.socketType();
@@ -474,7 +467,6 @@ export const channelCases: ConformanceCase[] = [
       "CHANNEL_RESET from the admin aborts every socket of the channel (closed = their count, each TERMINATED with ECONNABORTED) and no other channel's",
     section: '§5.8.1 CHANNEL_RESET, §11',
     requires: ['CHANNELS'],
-    framing: 'link',
     async run(ctx) {
       ctx.credential('the admin tests');
       const type = ctx.socketType();

@@ -119,9 +119,10 @@ export const egressCases: ConformanceCase[] = [
         'EGRESS_CLEAR from channel 0 (NORMAL, plain)',
         SECTION,
       );
-      if (ctx.framing === 'pcie' || !ctx.has('CHANNELS')) return;
-      // The other halves when the kit can play them: ADMIN without a secure session, secure without ADMIN.
-      if (ctx.options.adminCredential) {
+      if (!ctx.has('CHANNELS')) return;
+      // The other halves when the kit can play them: ADMIN without a secure session (on PCIe: if the board has a
+      // pair for the admin channel, §10.5), secure without ADMIN (not on PCIe: §12 does not apply there).
+      if (ctx.options.adminCredential && ctx.client.reaches(KIT_CHANNEL.admin)) {
         await withChannel(ctx, KIT_CHANNEL.admin, { role: 'ADMIN' }, async (a) => {
           a.ctx.expect(
             await a.ctx.req('EGRESS_SET', rule),
@@ -131,7 +132,7 @@ export const egressCases: ConformanceCase[] = [
           );
         });
       }
-      if (ctx.options.secureKey && ctx.has('SECURE')) {
+      if (ctx.framing !== 'pcie' && ctx.options.secureKey && ctx.has('SECURE')) {
         await withChannel(ctx, KIT_CHANNEL.secure, { secure: true, role: 'NORMAL' }, async (n) => {
           n.ctx.expect(
             await n.ctx.req('EGRESS_SET', rule),
