@@ -6,7 +6,6 @@
  * killed; the channel timeout; egress rules, set by a secure administrator (the §12 handshake before
  * CHANNEL_OPEN), allowing and denying loopback targets.
  */
-import { createHash } from 'node:crypto';
 import dgram from 'node:dgram';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { type OffloadDevice, type OffloadSocket, type SocketEntry, openDevice } from '../../src/index.js';
@@ -14,54 +13,14 @@ import { type Message, encodeMessage } from '../../src/protocol/index.js';
 import { SOCKET_COMMAND_NAMES, type SocketCommandName } from '../../sim/core/index.js';
 import { type Simulator, startSimulator } from '../../sim/index.js';
 import { spawnScript, spawnSim, type SimProcess } from '../helpers/sim-process.js';
-import { nativeServer, pattern, sha256, until } from './paths.js';
+import { connectTo, echoTransfer, nativeServer, pattern, sha256, until } from './paths.js';
 
 const CRED = 'channel-test-credential';
 const ADMIN_KEY_ID = 7;
 const ADMIN_KEY = Buffer.alloc(32, 0x5a);
 
-function connectTo(dev: OffloadDevice, port: number): Promise<OffloadSocket> {
-  return new Promise((resolve, reject) => {
-    const s = dev.createConnection({ host: '127.0.0.1', port });
-    s.once('connect', () => {
-      s.off('error', reject);
-      resolve(s);
-    });
-    s.once('error', reject);
-  });
-}
-
 function errorOf(s: OffloadSocket): Promise<{ code?: string }> {
   return new Promise((resolve) => s.once('error', resolve));
-}
-
-/** Echoes `data` through `port` on `dev`; `midway` runs once a quarter has come back. Returns the sha256. */
-async function echoTransfer(
-  dev: OffloadDevice,
-  port: number,
-  data: Buffer,
-  midway: () => Promise<void>,
-): Promise<string> {
-  const s = await connectTo(dev, port);
-  const h = createHash('sha256');
-  let got = 0;
-  let fired: Promise<void> | undefined;
-  const done = new Promise<void>((resolve, reject) => {
-    s.on('data', (d: Buffer) => {
-      h.update(d);
-      got += d.length;
-      if (!fired && got >= data.length / 4) fired = midway();
-      if (got >= data.length) resolve();
-    });
-    s.once('error', reject);
-  });
-  for (let off = 0; off < data.length; off += 64 * 1024) {
-    if (!s.write(data.subarray(off, off + 64 * 1024))) await new Promise((r) => s.once('drain', r));
-  }
-  await done;
-  await fired;
-  s.destroy();
-  return h.digest('hex');
 }
 
 /** A response re-encoded with tag 0: what two answers to different tags have to agree on, byte for byte. */

@@ -11,7 +11,12 @@
 import { createHash } from 'node:crypto';
 import { rmSync } from 'node:fs';
 import net from 'node:net';
-import { type OffloadDevice, type OpenDeviceOptions, openDevice } from '../../src/index.js';
+import {
+  type OffloadDevice,
+  type OffloadSocket,
+  type OpenDeviceOptions,
+  openDevice,
+} from '../../src/index.js';
 import { createPtyPair, type PtyPair } from '../helpers/pty.js';
 import { type SimProcess, spawnSim } from '../helpers/sim-process.js';
 
@@ -229,4 +234,48 @@ export function collect(s: NodeJS.ReadableStream): Promise<Buffer> {
     s.on('end', () => resolve(Buffer.concat(parts)));
     s.on('error', reject);
   });
+}
+
+/** Connects an offloaded socket to 127.0.0.1:`port`; resolves on 'connect', rejects on 'error'. */
+export function connectTo(dev: OffloadDevice, port: number): Promise<OffloadSocket> {
+  return new Promise((resolve, reject) => {
+    const s = dev.createConnection({ host: '127.0.0.1', port });
+    s.once('connect', () => {
+      s.off('error', reject);
+      resolve(s);
+    });
+    s.once('error', reject);
+  });
+}
+
+/**
+ * Echoes `data` through an echo server at `port` on `dev`; `midway` runs once a quarter has come back (to
+ * disturb something else meanwhile). Returns the sha256 of what came back.
+ */
+export async function echoTransfer(
+  dev: OffloadDevice,
+  port: number,
+  data: Buffer,
+  midway: () => Promise<void> = async () => undefined,
+): Promise<string> {
+  const s = await connectTo(dev, port);
+  const h = createHash('sha256');
+  let got = 0;
+  let fired: Promise<void> | undefined;
+  const done = new Promise<void>((resolve, reject) => {
+    s.on('data', (d: Buffer) => {
+      h.update(d);
+      got += d.length;
+      if (!fired && got >= data.length / 4) fired = midway();
+      if (got >= data.length) resolve();
+    });
+    s.once('error', reject);
+  });
+  for (let off = 0; off < data.length; off += 64 * 1024) {
+    if (!s.write(data.subarray(off, off + 64 * 1024))) await new Promise((r) => s.once('drain', r));
+  }
+  await done;
+  await fired;
+  s.destroy();
+  return h.digest('hex');
 }

@@ -9,7 +9,6 @@ import { createHash } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   createTransport,
-  type OffloadDevice,
   type OffloadError,
   type OffloadSocket,
   openDevice,
@@ -17,7 +16,7 @@ import {
 } from '../../src/index.js';
 import { createPtyPair, type PtyPair } from '../helpers/pty.js';
 import { type SimProcess, spawnSim } from '../helpers/sim-process.js';
-import { nativeServer, pattern, sha256, waitFor } from './paths.js';
+import { connectTo, nativeServer, pattern, sha256, waitFor } from './paths.js';
 
 const CRED = 'shared-line-credential';
 
@@ -43,17 +42,6 @@ afterAll(async () => {
   await sim?.stop('SIGTERM');
   await pty?.kill();
 });
-
-function connectTo(dev: OffloadDevice, port: number): Promise<OffloadSocket> {
-  return new Promise((resolve, reject) => {
-    const s = dev.createConnection({ host: '127.0.0.1', port });
-    s.once('connect', () => {
-      s.off('error', reject);
-      resolve(s);
-    });
-    s.once('error', reject);
-  });
-}
 
 /** Writes `data` through an echo connection and hashes what comes back. */
 async function echoThrough(s: OffloadSocket, data: Buffer): Promise<string> {

@@ -5,13 +5,21 @@
  * the in-process simulator: a host closing (HOST_SESSION 0), ring wrap-around on an extra pair, a device reset
  * resetting every pair, and the typed error for a channel the device does not offer.
  */
-import { createHash } from 'node:crypto';
 import { rmSync } from 'node:fs';
 import { afterEach, describe, expect, it } from 'vitest';
-import { type OffloadDevice, type OffloadSocket, openDevice } from '../../src/index.js';
+import { type OffloadDevice, openDevice } from '../../src/index.js';
 import type { PcieRingChannel } from '../../src/link/pcie-rings.js';
 import { type Simulator, type SimulatorOptions, startSimulator } from '../../sim/index.js';
-import { nativeServer, pattern, pcieWindowPath, sha256, until, waitFor } from '../driver/paths.js';
+import {
+  connectTo,
+  echoTransfer,
+  nativeServer,
+  pattern,
+  pcieWindowPath,
+  sha256,
+  until,
+  waitFor,
+} from '../driver/paths.js';
 import { spawnScript, spawnSim } from '../helpers/sim-process.js';
 
 const CRED = 'pcie-channel-credential';
@@ -46,46 +54,6 @@ async function echoServer() {
   const echo = await nativeServer((s) => s.pipe(s));
   cleanup.push(() => echo.close());
   return echo;
-}
-
-function connectTo(dev: OffloadDevice, port: number): Promise<OffloadSocket> {
-  return new Promise((resolve, reject) => {
-    const s = dev.createConnection({ host: '127.0.0.1', port });
-    s.once('connect', () => {
-      s.off('error', reject);
-      resolve(s);
-    });
-    s.once('error', reject);
-  });
-}
-
-/** Echoes `data` through `port`; `midway` runs once a quarter has come back. Returns the sha256 of the echo. */
-async function echoTransfer(
-  dev: OffloadDevice,
-  port: number,
-  data: Buffer,
-  midway: () => Promise<void> = async () => undefined,
-): Promise<string> {
-  const s = await connectTo(dev, port);
-  const h = createHash('sha256');
-  let got = 0;
-  let fired: Promise<void> | undefined;
-  const done = new Promise<void>((resolve, reject) => {
-    s.on('data', (d: Buffer) => {
-      h.update(d);
-      got += d.length;
-      if (!fired && got >= data.length / 4) fired = midway();
-      if (got >= data.length) resolve();
-    });
-    s.once('error', reject);
-  });
-  for (let off = 0; off < data.length; off += 64 * 1024) {
-    if (!s.write(data.subarray(off, off + 64 * 1024))) await new Promise((r) => s.once('drain', r));
-  }
-  await done;
-  await fired;
-  s.destroy();
-  return h.digest('hex');
 }
 
 const rings = (dev: OffloadDevice) => dev.device.link as unknown as PcieRingChannel;
