@@ -12,3 +12,4 @@ export * from './ring.js';
 export * from './channel-rings.js';
 export * from './secure.js';
 export * from './secure-keys.js';
+export * from './socket-commands.js';

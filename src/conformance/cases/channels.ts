@@ -16,6 +16,8 @@ import {
   SocketOption,
   SocketStatus,
   StatusCode,
+  SOCKET_COMMAND_NAMES,
+  type SocketCommandName,
 } from '../../protocol/index.js';
 import { KIT_CHANNEL, openChannel, withChannel } from '../channel-session.js';
 import type { Exchange } from '../client.js';
@@ -25,23 +27,8 @@ import { type ConformanceCase, check, fail, notApplicable } from '../types.js';
 
 const S11 = '§11';
 
-/** Commands that name a socket id (§5.8.2), each with a body that would succeed on an idle STREAM socket. */
-const ID_COMMANDS = [
-  'BIND',
-  'LISTEN',
-  'CONNECT',
-  'ACCEPT',
-  'SEND',
-  'SENDTO',
-  'RECV_CREDIT',
-  'SHUTDOWN',
-  'CLOSE',
-  'SETOPT',
-  'GETOPT',
-  'UPDATE',
-  'QUERY',
-] as const;
-type IdCommand = (typeof ID_COMMANDS)[number];
+/** Commands that name a socket id (§5.8.2); idBody gives each a body that would succeed on an idle STREAM socket. */
+type IdCommand = SocketCommandName;
 
 type IdBodies = { [K in IdCommand]: CommandBodies[K] };
 
@@ -281,7 +268,7 @@ export const channelCases: ConformanceCase[] = [
       );
     },
   },
-  ...ID_COMMANDS.map(isolationCase),
+  ...SOCKET_COMMAND_NAMES.map(isolationCase),
   {
     id: 'channel.snapshot-isolation',
     title:
