@@ -5,7 +5,6 @@
  * key the dependent cases are not applicable and name the option to pass; against a simulator without
  * CHANNELS / EGRESS_POLICY (--no-channels) they are not applicable for the missing capability.
  */
-import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -13,7 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Simulator, startSimulator } from '../../sim/index.js';
 import { type ConformanceReport, listConformanceTests, runConformance } from '../../src/conformance/index.js';
 import { Capability } from '../../src/protocol/index.js';
-import { REPO_ROOT } from '../helpers/sim-process.js';
+import { runKitCli as cli } from './helpers.js';
 
 const GREP = '^(channel|secure|egress)\\.';
 const KEY_ID = 7;
@@ -49,39 +48,6 @@ function failures(r: ConformanceReport): string[] {
   return r.results
     .filter((x) => x.outcome === 'fail')
     .map((x) => `${x.id}: ${x.message} ${JSON.stringify(x.detail ?? {})}`);
-}
-
-function cli(
-  args: string[],
-  timeoutMs = 80_000,
-): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    const env = { ...process.env };
-    delete env.OFFLOAD_DEVICE;
-    delete env.OFFLOAD_KEY;
-    const child = spawn(
-      process.execPath,
-      ['--import', 'tsx', join(REPO_ROOT, 'src', 'cli', 'main.ts'), ...args],
-      {
-        cwd: REPO_ROOT,
-        env,
-        stdio: ['ignore', 'pipe', 'pipe'],
-      },
-    );
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (s: string) => {
-      stdout += s;
-    });
-    child.stderr.setEncoding('utf8').on('data', (s: string) => {
-      stderr += s;
-    });
-    const t = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
-    child.on('exit', (code) => {
-      clearTimeout(t);
-      resolve({ code, stdout, stderr });
-    });
-  });
 }
 
 describe('conformance kit: channels, secure execution and egress policy', () => {

@@ -1,7 +1,43 @@
 /** Shared checks of the conformance tests: a clean report, and JUnit XML that agrees with it. */
+import { spawn } from 'node:child_process';
+import { join } from 'node:path';
 import { expect } from 'vitest';
 import type { ConformanceReport } from '../../src/conformance/index.js';
+import { REPO_ROOT } from '../helpers/sim-process.js';
 import { parseXml, type XmlElement } from './xml.js';
+
+/**
+ * Runs the `offload` CLI from source (tsx) as a user would, without the device and key variables of this
+ * environment; SIGKILL after `timeoutMs`.
+ */
+export function runKitCli(
+  args: string[],
+  timeoutMs = 80_000,
+): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    const env = { ...process.env };
+    delete env.OFFLOAD_DEVICE;
+    delete env.OFFLOAD_KEY;
+    const child = spawn(
+      process.execPath,
+      ['--import', 'tsx', join(REPO_ROOT, 'src', 'cli', 'main.ts'), ...args],
+      { cwd: REPO_ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] },
+    );
+    let stdout = '';
+    let stderr = '';
+    child.stdout.setEncoding('utf8').on('data', (s: string) => {
+      stdout += s;
+    });
+    child.stderr.setEncoding('utf8').on('data', (s: string) => {
+      stderr += s;
+    });
+    const t = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+    child.on('exit', (code) => {
+      clearTimeout(t);
+      resolve({ code, stdout, stderr });
+    });
+  });
+}
 
 /**
  * Not applicable against a simulator started without an admin credential, keys and a per-channel slot quota

@@ -3,54 +3,17 @@
  * (startSimulator): exit status 0, --json report, --junit file that parses and matches; then the CLI's other
  * paths: --list, the human-readable lines, and exit status 1 when the device cannot be reached.
  */
-import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Simulator, startSimulator } from '../../sim/index.js';
 import type { ConformanceReport } from '../../src/conformance/index.js';
-import { REPO_ROOT } from '../helpers/sim-process.js';
-import { expectConformant, expectJunitMatches, NEEDS_KIT_OPTIONS } from './helpers.js';
-
-interface Run {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-function cli(args: string[], timeoutMs = 80_000): Promise<Run> {
-  return new Promise((resolve) => {
-    const env = { ...process.env };
-    delete env.OFFLOAD_DEVICE;
-    const child = spawn(
-      process.execPath,
-      ['--import', 'tsx', join(REPO_ROOT, 'src', 'cli', 'main.ts'), ...args],
-      {
-        cwd: REPO_ROOT,
-        env,
-        stdio: ['ignore', 'pipe', 'pipe'],
-      },
-    );
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (s: string) => {
-      stdout += s;
-    });
-    child.stderr.setEncoding('utf8').on('data', (s: string) => {
-      stderr += s;
-    });
-    const t = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
-    child.on('exit', (code) => {
-      clearTimeout(t);
-      resolve({ code, stdout, stderr });
-    });
-  });
-}
+import { runKitCli as cli, expectConformant, expectJunitMatches, NEEDS_KIT_OPTIONS } from './helpers.js';
 
 let sim: Simulator;
 let dir: string;
-let run: Run;
+let run: Awaited<ReturnType<typeof cli>>;
 let report: ConformanceReport;
 
 beforeAll(async () => {
