@@ -11,15 +11,13 @@ import {
   deviceProof,
   hostProof,
   type OkResponseMessage,
-  Opcode,
+  isSecureFinishOk,
   SECURE_NONCE_SIZE,
 } from '../protocol/index.js';
 import type { Exchange } from './client.js';
 import type { TestContext } from './context.js';
 import { hexOf } from './format.js';
 import { check, fail } from './types.js';
-
-const FINISH_RESPONSE = Opcode.SECURE_FINISH | 0x80;
 
 export interface HandshakeStart {
   keyId: number;
@@ -60,7 +58,7 @@ export async function secureFinish(
 ): Promise<Exchange<'SECURE_FINISH'>> {
   const link = ctx.client.frameLink;
   const session = SecureSession.forHost(deriveSessionKeys(hs.key, hs.hostNonce, hs.deviceNonce));
-  link.expectSecure(session, (m) => m.length >= 6 && m[0] === FINISH_RESPONSE && m.readUInt16LE(4) === 0);
+  link.expectSecure(session, isSecureFinishOk);
   const hostProofBytes = proof ?? hostProof(hs.key, hs.hostNonce, hs.deviceNonce, ctx.client.channel);
   try {
     const ex = await ctx.req('SECURE_FINISH', { hostProof: hostProofBytes });

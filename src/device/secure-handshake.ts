@@ -13,7 +13,7 @@ import {
   deviceProof,
   hostProof,
   type OkResponseMessage,
-  Opcode,
+  isSecureFinishOk,
   parseSecureKey,
   SECURE_NONCE_SIZE,
   STATUS_NAME,
@@ -28,8 +28,6 @@ export interface SecureOptions {
   /** The pre-shared key: 32 bytes, or 64 hex characters. */
   key: Uint8Array | string;
 }
-
-const FINISH_RESPONSE = Opcode.SECURE_FINISH | 0x80;
 
 function authError(message: string, details: Record<string, unknown> = {}): DeviceError {
   return new DeviceError(DeviceErrorCode.AUTH, message, details);
@@ -72,7 +70,7 @@ export async function secureHandshake(
   }
   const session = SecureSession.forHost(deriveSessionKeys(key, hostNonce, deviceNonce));
   // From here frames sealed with the new keys are accepted; the OK response is the switch (§12.3).
-  link.expectSecure(session, (m) => m.length >= 6 && m[0] === FINISH_RESPONSE && m.readUInt16LE(4) === 0);
+  link.expectSecure(session, isSecureFinishOk);
   let finish: Awaited<ReturnType<RequestTracker['submit']>>;
   try {
     finish = await tracker.submit(

@@ -4,7 +4,8 @@
  */
 import { createHmac, hkdfSync } from 'node:crypto';
 import type { Frame } from './frame.js';
-import { FRAME_VERSION, Limits } from './generated.js';
+import { FRAME_VERSION, Limits, Opcode, StatusCode } from './generated.js';
+import { RESPONSE_BIT } from './messages.js';
 
 export const SECURE_KEY_SIZE = 32;
 export const SECURE_NONCE_SIZE = 16;
@@ -106,4 +107,16 @@ export function parseSecureKey(key: Uint8Array | string): Buffer {
     throw new RangeError(`a secure key is ${SECURE_KEY_SIZE} bytes (${SECURE_KEY_SIZE * 2} hex characters)`);
   }
   return buf;
+}
+
+/**
+ * Is this encoded message the OK response to SECURE_FINISH? It is the switch-over point (§12.3): the last frame
+ * under the old keys from the device, after which the host requires the new session.
+ */
+export function isSecureFinishOk(message: Uint8Array): boolean {
+  return (
+    message.length >= 6 &&
+    message[0] === (Opcode.SECURE_FINISH | RESPONSE_BIT) &&
+    (message[4]! | (message[5]! << 8)) === StatusCode.OK
+  );
 }
