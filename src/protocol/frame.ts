@@ -37,6 +37,20 @@ export function encodeFrame(frame: Frame): Buffer {
   return buf;
 }
 
+/** The 10-byte frame header (§2.1) into the start of `buf`; its length field is the payload's length. */
+export function writeFrameHeader(
+  frame: Pick<Frame, 'flags' | 'channel' | 'type' | 'seq' | 'ack' | 'payload'>,
+  buf: Buffer,
+): void {
+  buf[0] = FRAME_VERSION;
+  buf[1] = frame.flags;
+  buf[2] = frame.channel;
+  buf[3] = frame.type;
+  buf.writeUInt16LE(frame.seq & 0xffff, 4);
+  buf.writeUInt16LE(frame.ack & 0xffff, 6);
+  buf.writeUInt16LE(frame.payload.length, 8);
+}
+
 /** encodeFrame into the start of `buf` (at least frameSize() bytes); returns the frame's length. */
 export function encodeFrameInto(frame: Frame, buf: Buffer): number {
   const secure = (frame.flags & FrameFlag.SECURE) !== 0;
@@ -45,13 +59,7 @@ export function encodeFrameInto(frame: Frame, buf: Buffer): number {
   }
   const len = frame.payload.length;
   if (len > Limits.maxPayloadAbsolute) throw new RangeError(`payload of ${len} bytes exceeds 65535`);
-  buf[0] = FRAME_VERSION;
-  buf[1] = frame.flags;
-  buf[2] = frame.channel;
-  buf[3] = frame.type;
-  buf.writeUInt16LE(frame.seq & 0xffff, 4);
-  buf.writeUInt16LE(frame.ack & 0xffff, 6);
-  buf.writeUInt16LE(len, 8);
+  writeFrameHeader(frame, buf);
   let o = HEADER;
   if (secure) {
     buf.writeBigUInt64LE(frame.counter!, o);

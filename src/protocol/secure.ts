@@ -3,8 +3,8 @@
  * HMAC-SHA256 and HKDF-SHA256, so that a microcontroller needs nothing but SHA-256.
  */
 import { createHmac, hkdfSync } from 'node:crypto';
-import type { Frame } from './frame.js';
-import { FRAME_VERSION, Limits, Opcode, StatusCode } from './generated.js';
+import { type Frame, writeFrameHeader } from './frame.js';
+import { Limits, Opcode, StatusCode } from './generated.js';
 import { RESPONSE_BIT } from './messages.js';
 
 export const SECURE_KEY_SIZE = 32;
@@ -82,13 +82,7 @@ export function frameMac(
   counter: bigint,
   scratch: Buffer = Buffer.allocUnsafe(Limits.frameHeaderSize + Limits.secureCounterSize),
 ): Buffer {
-  scratch[0] = FRAME_VERSION;
-  scratch[1] = frame.flags;
-  scratch[2] = frame.channel;
-  scratch[3] = frame.type;
-  scratch.writeUInt16LE(frame.seq & 0xffff, 4);
-  scratch.writeUInt16LE(frame.ack & 0xffff, 6);
-  scratch.writeUInt16LE(frame.payload.length, 8);
+  writeFrameHeader(frame, scratch);
   scratch.writeBigUInt64LE(counter, Limits.frameHeaderSize);
   return createHmac('sha256', key)
     .update(scratch)
