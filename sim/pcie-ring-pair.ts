@@ -75,7 +75,7 @@ export interface RingPairOptions {
   retry(): void;
   /** A command for the board; `undefined`: a descriptor that stayed torn (enqueue faultResponse() to answer). */
   deliver(message: Buffer | undefined): void;
-  /** Before the ring pointers are read in a pass (an extra pair's HOST_SESSION / HOST_HEARTBEAT). */
+  /** After the ring pointers are read, before commands are consumed (an extra pair's HOST_SESSION / HOST_HEARTBEAT). */
   beforeRings?(now: number): void;
   /** Fault: do not consume commands. */
   paused?(): boolean;
@@ -264,11 +264,13 @@ export class PcieRingPair {
     const irqWord = this.snapshotWord(r.irqStatus);
     if (irqWord !== this.irqWritten) this.clearIrq(irqWord); // the host wrote 1s: RW1C
     this.irqMask = this.snapshotWord(r.irqMask) & IRQ_ALL;
-    this.o.beforeRings?.(now);
     const cmdTail = this.getStable(r.cmdTail);
     if ((cmdTail - this.cmdHead) >>> 0 <= l.cmdEntries) this.hostCmdTail = cmdTail;
     const cplHead = this.getStable(r.cplHead);
     if ((this.cplTail - cplHead) >>> 0 <= l.cplEntries) this.hostCplHead = cplHead;
+    // After CMD_TAIL (§10.5): a host writes its session before its first command, so every command seen belongs
+    // to the session read now (read first, a new host's HELLO could pass for the earlier host's, or be dropped).
+    this.o.beforeRings?.(now);
 
     const epoch = this.o.epoch();
     this.consumeCommands();

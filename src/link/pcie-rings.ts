@@ -28,7 +28,7 @@
  *              interrupt costs at most that long).
  * channels     channel 0 uses the ring registers of §9.1. Another channel (option `channel`, §10.5) uses the block
  *              of the channel ring table whose CHANNEL matches (none: E_OFFLOAD_NO_CHANNEL): the same ring code on
- *              that block's registers, plus a fresh HOST_SESSION at start (0 at close) and HOST_HEARTBEAT changed
+ *              that block's registers, plus a fresh HOST_SESSION at start, once the command ring is empty (0 at close), and HOST_HEARTBEAT changed
  *              at every heartbeat (at most 1 s apart), by which the device tells its host alive.
  */
 import { randomBytes } from 'node:crypto';
@@ -277,7 +277,7 @@ export class PcieRingChannel extends EventEmitter<LinkEvents> implements Message
   private async doStart(): Promise<LinkParams> {
     try {
       this.identify();
-      if (this.channel !== 0) this.claimPair();
+      if (this.channel !== 0) this.findPair();
       this.geo = this.readGeometry();
       this.epoch = this.w.read32(Register.BOOT_EPOCH);
       this.uptime = {
@@ -299,7 +299,9 @@ export class PcieRingChannel extends EventEmitter<LinkEvents> implements Message
         if (this.state !== 'starting') throw this.closedError();
         this.cmdHead = this.readPointer(this.rr.cmdHead, this.cmdTail, this.geo.cmdEntries, true);
       }
-      // ... and completions nobody consumed: skipped (cleared), never acted on.
+      // Only now, the ring empty, the session: every command the device sees from here on is ours (§10.5).
+      if (this.channel !== 0) this.writeSession();
+      // And completions nobody consumed: skipped (cleared), never acted on.
       this.cplHead = this.w.read32(this.rr.cplHead);
       this.discardStale();
       this.enableInterrupts();
@@ -365,11 +367,8 @@ export class PcieRingChannel extends EventEmitter<LinkEvents> implements Message
     }
   }
 
-  /**
-   * §10.5 start-up of channel c ≠ 0: the block of the channel ring table whose CHANNEL is c; a fresh HOST_SESSION
-   * tells the device a (new) host serves the pair.
-   */
-  private claimPair(): void {
+  /** §10.5 start-up of channel c ≠ 0: the block of the channel ring table whose CHANNEL is c. */
+  private findPair(): void {
     const caps = this.w.read32(Register.CAPS);
     const table = this.w.read32(Register.CHANNEL_RINGS_OFFSET);
     const count = (caps & Capability.CHANNELS) === 0 ? 0 : this.w.read32(Register.CHANNEL_RINGS_COUNT);
@@ -378,10 +377,6 @@ export class PcieRingChannel extends EventEmitter<LinkEvents> implements Message
       const block = table + k * CHANNEL_RING_STRIDE;
       if (this.w.read32(block + ChannelRingField.CHANNEL) !== this.channel) continue;
       this.rr = channelBlockRegisters(block);
-      let session = 0;
-      while (session === 0) session = randomBytes(4).readUInt32LE(0);
-      this.w.write32(this.rr.hostSession as number, session);
-      this.beat();
       return;
     }
     throw new LinkError(
@@ -389,6 +384,17 @@ export class PcieRingChannel extends EventEmitter<LinkEvents> implements Message
       `${this.name}: the device offers no ring pair for channel ${this.channel} (${count} extra pair${count === 1 ? '' : 's'}${(caps & Capability.CHANNELS) === 0 ? ', no CHANNELS' : ''})`,
       { channel: this.channel, pairs: count },
     );
+  }
+
+  /**
+   * §10.5: a fresh HOST_SESSION tells the device a (new) host serves the pair. Written once the command ring is
+   * empty, so that the device, reading HOST_SESSION after CMD_TAIL, takes every later command for this session's.
+   */
+  private writeSession(): void {
+    let session = 0;
+    while (session === 0) session = randomBytes(4).readUInt32LE(0);
+    this.w.write32(this.rr.hostSession as number, session);
+    this.beat();
   }
 
   /** §10.5: HOST_HEARTBEAT changes while we serve an extra pair. */
