@@ -100,6 +100,13 @@ static void transmit_pending(link_t *l) {
   while (l->snd_cursor != l->snd_next) {
     unsigned i = l->snd_cursor % REFDEV_WINDOW;
     if (!put_frame(l, OFFLOAD_FRAME_TYPE_MSG, l->snd_cursor, l->snd_store[i], l->snd_len[i], 0)) break;
+    if (seq_diff(l->snd_cursor, l->snd_fresh) < 0) {
+      l->snd_resent[i] = 1; /* Karn: no round-trip sample from it */
+    } else {
+      l->snd_time[i] = l->now;
+      l->snd_resent[i] = 0;
+      l->snd_fresh = (uint16_t)(l->snd_cursor + 1u);
+    }
     l->snd_cursor++;
     l->stats.msgs_tx++;
     if (!l->rto_on) {
@@ -111,9 +118,23 @@ static void transmit_pending(link_t *l) {
 
 /* ---- Incarnations ----------------------------------------------------------------------------------------- */
 
+/* §4.3: initial RTO = max(200 ms, (2 x window + 2) frame times) for the current window and maximum payload. */
+static void initial_rto(link_t *l) {
+  l->rto_initial = REFDEV_RTO_MIN_MS;
+  if (l->baud > 0) {
+    uint32_t n = OFFLOAD_FRAME_SIZE_SECURE(l->max_payload);
+    uint64_t bits = (uint64_t)(n + n / 254u + 2u) * 10u * (2u * l->win + 2u);
+    uint64_t ms = (bits * 1000u + l->baud - 1u) / l->baud;
+    if (ms > l->rto_initial) l->rto_initial = ms > 0xFFFFFFu ? 0xFFFFFFu : (uint32_t)ms;
+  }
+}
+
 static void reset_sequences(link_t *l) {
-  l->snd_base = l->snd_next = l->snd_cursor = 0;
+  l->snd_base = l->snd_next = l->snd_cursor = l->snd_fresh = 0;
   l->rto_on = 0;
+  initial_rto(l);
+  l->rto_base = l->rto_initial;
+  l->rtt_valid = 0;
   l->rto = l->rto_initial;
   l->rcv_next = l->rcv_acked = l->ack_sent = 0;
   l->nak_sent = 0;
@@ -166,15 +187,7 @@ void link_init(link_t *l, int framing, uint16_t max_payload, int arq, uint32_t b
   l->own_max = max_payload;
   l->own_window = REFDEV_WINDOW;
   l->own_arq = arq ? 1 : 0;
-  /* §4.3: initial RTO = max(200 ms, 4 frame times); a frame time is a maximum encoded frame at 10 bits/byte. */
-  l->rto_initial = REFDEV_RTO_MIN_MS;
-  if (baud > 0) {
-    uint32_t n = OFFLOAD_FRAME_SIZE_SECURE(max_payload);
-    uint64_t bits = (uint64_t)(n + n / 254u + 2u) * 10u;
-    uint32_t frame_ms = (uint32_t)((bits * 1000u + baud - 1u) / baud);
-    if (4u * frame_ms > l->rto_initial) l->rto_initial = 4u * frame_ms;
-  }
-  l->rto = l->rto_initial;
+  l->baud = baud;
   offload_deframer_init(&l->deframer, l->dbuf, sizeof l->dbuf, l->own_max);
   l->session = plat_link_session();
   start_incarnation(l);
@@ -224,11 +237,31 @@ static void on_sync_ack(link_t *l, const uint8_t *p) {
 
 /* ---- Input ------------------------------------------------------------------------------------------------ */
 
+/* §4.3 measured RTO (RFC 6298): r is the round trip of a frame transmitted once. */
+static void sample_round_trip(link_t *l, uint32_t r) {
+  uint32_t cap = l->rto_initial > REFDEV_RTO_MAX_MS ? l->rto_initial : REFDEV_RTO_MAX_MS, rto;
+  if (r > 0xFFFFFu) r = 0xFFFFFu; /* keeps the scaled sums far from overflow */
+  if (!l->rtt_valid) {
+    l->rtt_valid = 1;
+    l->srtt8 = r * 8u;
+    l->rttvar4 = r * 2u; /* RTTVAR = R/2 */
+  } else {
+    uint32_t srtt = l->srtt8 / 8u, dev = srtt > r ? srtt - r : r - srtt;
+    l->rttvar4 = l->rttvar4 - l->rttvar4 / 4u + dev; /* 3/4 RTTVAR + 1/4 |SRTT - R|, times 4 */
+    l->srtt8 = l->srtt8 - l->srtt8 / 8u + r;         /* 7/8 SRTT + 1/8 R, times 8 */
+  }
+  rto = l->srtt8 / 8u + l->rttvar4;
+  if (rto < REFDEV_RTO_MIN_MS) rto = REFDEV_RTO_MIN_MS;
+  l->rto_base = rto > cap ? cap : rto;
+}
+
 static void process_ack(link_t *l, uint16_t a) {
   if (seq_diff(a, l->snd_base) > 0 && seq_diff(a, l->snd_next) <= 0) {
+    unsigned newest = (uint16_t)(a - 1u) % REFDEV_WINDOW;
+    if (!l->snd_resent[newest] && seq_diff(a, l->snd_fresh) <= 0) sample_round_trip(l, l->now - l->snd_time[newest]);
     l->snd_base = a;
     if (seq_diff(l->snd_cursor, l->snd_base) < 0) l->snd_cursor = l->snd_base;
-    l->rto = l->rto_initial;
+    l->rto = l->rto_base;
     if (l->snd_base == l->snd_next)
       l->rto_on = 0;
     else {

@@ -35,7 +35,8 @@ typedef struct link {
   /* our offer */
   uint8_t own_window, own_arq;
   uint16_t own_max;
-  uint32_t rto_initial;
+  uint32_t baud; /* line rate for the initial RTO; 0: unknown */
+  uint32_t rto_initial, rto_base;
   /* incarnation (§4.2) */
   uint8_t up, peer_known, sync_repeat;
   uint32_t nonce, peer_nonce, sync_due;
@@ -49,6 +50,12 @@ typedef struct link {
   uint16_t snd_base, snd_next, snd_cursor;
   uint8_t rto_on;
   uint32_t rto, rto_due;
+  /* round-trip measurement (§4.3, RFC 6298 in ms, SRTT x8 and RTTVAR x4) */
+  uint16_t snd_fresh; /* first seq never transmitted: frames before it that are sent again are retransmissions */
+  uint8_t rtt_valid;
+  uint32_t srtt8, rttvar4;
+  uint32_t snd_time[REFDEV_WINDOW]; /* when first transmitted */
+  uint8_t snd_resent[REFDEV_WINDOW];
   uint16_t snd_len[REFDEV_WINDOW];
   uint8_t snd_store[REFDEV_WINDOW][REFDEV_MAX_PAYLOAD];
   /* receiver */

@@ -31,8 +31,9 @@
  * (again only when a frame at or below the highest seen since the NAK shows the sender went back and the
  * expected frame was lost again: without this a lost retransmission costs a whole RTO); duplicates →
  * discarded and ACKed. The sender retransmits everything unacknowledged from the oldest when
- * the RTO expires (initial max(rtoMinMs 200, 4 frame times at bitRate), doubling to rtoMaxMs 2000, back to
- * the initial value on progress; measured afresh when the transport drains) and at once from `ack` on a NAK.
+ * the RTO expires (initial max(rtoMinMs 200, (2 × window + 2) frame times at bitRate); then measured from the
+ * round trips of frames sent once, RFC 6298; doubling to rtoMaxMs 2000 on expiry, back to its base on progress;
+ * measured afresh when the transport drains; `rtoState` shows it) and at once from `ack` on a NAK.
  * A bare ACK goes out when no MSG carried the ack within ackDelayMs (10) or after window/2 receptions.
  * **ARQ off** (TCP default): seq / ack 0, no ACK / NAK, no retransmission; MSGs delivered as they come.
  *

@@ -91,7 +91,7 @@ export interface LinkOptions {
   /** send() returns false once queued-but-unsent bytes reach this. Default 256 KiB. */
   highWaterMark?: number;
   /**
-   * Line rate in bits/s, for the retransmission timeout (4 frame times). Default: the serial transport's
+   * Line rate in bits/s, for the initial retransmission timeout ((2 × window + 2) frame times, §4.3). Default: the serial transport's
    * baud rate when the transport is a SerialTransport, else unknown (0).
    */
   bitRate?: number;
@@ -218,6 +218,22 @@ type State = 'idle' | 'syncing' | 'up' | 'down' | 'closed';
 interface Outstanding {
   seq: number;
   payload: Buffer;
+  /** performance.now() when first handed to the transport: a round-trip sample unless `resent` (Karn). */
+  sentAt: number;
+  resent: boolean;
+}
+
+/** The retransmission timer's state (§4.3), for diagnostics. */
+export interface RtoState {
+  /** The timeout now (the base, or backed off after expiries). */
+  rtoMs: number;
+  /** What the timeout returns to when an ack releases frames: the initial RTO, or the measured one. */
+  baseMs: number;
+  initialMs: number;
+  /** Smoothed round trip and its variation, once a frame sent once was acknowledged (RFC 6298). */
+  srttMs: number | undefined;
+  rttvarMs: number | undefined;
+  samples: number;
 }
 
 const SEQ_MASK = 0xffff;
@@ -337,8 +353,13 @@ export class Link extends EventEmitter<LinkEvents> implements MessageChannel {
   private sndNext = 0;
   private windowStalled = false;
   private rtoInitial = 200;
+  /** What the RTO returns to on progress: rtoInitial until round trips were measured (§4.3). */
+  private rtoBase = 200;
   private rtoMax = 2000;
   private rto = 200;
+  private srtt: number | undefined;
+  private rttvar = 0;
+  private rttSamples = 0;
   private pumping = false;
   private pumpAgain = false;
   /** cork() depth; input processing corks too. While corked, send() queues and the pump waits for uncork(). */
@@ -906,9 +927,14 @@ export class Link extends EventEmitter<LinkEvents> implements MessageChannel {
       this.bitRate > 0 && this.framing === 'serial'
         ? ((maxEncodedFrameLength(params.maxPayload) + 1) * 10 * 1000) / this.bitRate
         : 0;
-    this.rtoInitial = Math.max(this.rtoMinMs, 4 * frameMs);
+    // A frame can wait behind a window of ours, its ack behind a window of the peer's (§4.3).
+    this.rtoInitial = Math.max(this.rtoMinMs, (2 * params.window + 2) * frameMs);
     this.rtoMax = Math.max(this.rtoMaxOption, this.rtoInitial);
+    this.rtoBase = this.rtoInitial;
     this.rto = this.rtoInitial;
+    this.srtt = undefined;
+    this.rttvar = 0;
+    this.rttSamples = 0;
   }
 
   private resetSequences(): void {
@@ -1138,12 +1164,39 @@ export class Link extends EventEmitter<LinkEvents> implements MessageChannel {
       this.counters.ignoredFrames++;
       return;
     }
+    const newest = this.unacked[d - 1] as Outstanding;
+    if (!newest.resent) this.sampleRoundTrip(performance.now() - newest.sentAt);
     this.unacked.splice(0, d);
     this.resendIndex = Math.max(0, this.resendIndex - d);
     this.windowStalled = false;
-    this.rto = this.rtoInitial;
+    this.rto = this.rtoBase;
     if (this.unacked.length === 0) this.stopRto();
     else this.restartRto();
+  }
+
+  /** RFC 6298's estimator (§4.3): the RTO follows the round trips the line really has. */
+  private sampleRoundTrip(r: number): void {
+    this.rttSamples++;
+    if (this.srtt === undefined) {
+      this.srtt = r;
+      this.rttvar = r / 2;
+    } else {
+      this.rttvar = 0.75 * this.rttvar + 0.25 * Math.abs(this.srtt - r);
+      this.srtt = 0.875 * this.srtt + 0.125 * r;
+    }
+    this.rtoBase = Math.min(this.rtoMax, Math.max(this.rtoMinMs, this.srtt + 4 * this.rttvar));
+  }
+
+  /** The retransmission timer's state (§4.3). */
+  get rtoState(): RtoState {
+    return {
+      rtoMs: this.rto,
+      baseMs: this.rtoBase,
+      initialMs: this.rtoInitial,
+      srttMs: this.srtt,
+      rttvarMs: this.srtt === undefined ? undefined : this.rttvar,
+      samples: this.rttSamples,
+    };
   }
 
   private onNak(ack: number): void {
@@ -1201,6 +1254,7 @@ export class Link extends EventEmitter<LinkEvents> implements MessageChannel {
     while (this.state === 'up' && this.writable) {
       if (params.arq && this.resendIndex < this.unacked.length) {
         const f = this.unacked[this.resendIndex++] as Outstanding;
+        f.resent = true;
         this.counters.retransmits++;
         this.writeFrame(FrameType.MSG, f.seq, f.payload, false, true);
         continue;
@@ -1224,7 +1278,7 @@ export class Link extends EventEmitter<LinkEvents> implements MessageChannel {
       if (params.arq) {
         const seq = this.sndNext;
         this.sndNext = (seq + 1) & SEQ_MASK;
-        this.unacked.push({ seq, payload: msg });
+        this.unacked.push({ seq, payload: msg, sentAt: performance.now(), resent: false });
         this.resendIndex = this.unacked.length;
         this.writeFrame(FrameType.MSG, seq, msg, false, true);
         if (!this.rtoTimer) this.restartRto();

@@ -25,6 +25,12 @@ export interface FaultOptions extends TransportLogOptions {
   direction?: FaultDirection;
   /** Undelivered delayed / held bytes on the write path above which write() returns false. Default 65536. */
   highWaterMark?: number;
+  /**
+   * Line rate in bit/s (10 bits a byte, as 8N1): chunks on the faulted paths leave no faster than a UART at this
+   * rate sends them (after delayMs), so that timing on a real serial line can be reproduced over a pair or a pty
+   * (which ignore the baud rate). 0 (default): no pacing.
+   */
+  bitRate?: number;
 }
 
 export interface FaultCounters {
@@ -85,6 +91,11 @@ export class FaultTransport extends BaseTransport {
   private innerBlocked = false;
   private pendingWriteBytes = 0;
   private needDrain = false;
+  /** When the paced line has sent what it was given so far (performance.now() ms), per path. */
+  private readonly lineFreeAt: Record<Path, number> = { write: 0, read: 0 };
+  /** Delayed / paced chunks in order, each with when it leaves, and the timer for the first. */
+  private readonly line: Record<Path, { due: number; chunk: Buffer }[]> = { write: [], read: [] };
+  private readonly lineTimer: Record<Path, NodeJS.Timeout | undefined> = { write: undefined, read: undefined };
 
   constructor(inner: Transport, options: FaultOptions = {}) {
     super('fault', `fault(${inner.description})`, options.logger);
@@ -101,6 +112,7 @@ export class FaultTransport extends BaseTransport {
       cutAfterBytes: options.cutAfterBytes,
       direction: options.direction ?? 'write',
       highWaterMark: options.highWaterMark ?? 64 * 1024,
+      bitRate: options.bitRate ?? 0,
     };
     this.prng = { write: new Prng(seed), read: new Prng((seed ^ 0x5bd1e995) >>> 0) };
     if (inner.isOpen) this.state = 'open';
@@ -248,19 +260,45 @@ export class FaultTransport extends BaseTransport {
   }
 
   private delayed(path: Path, chunk: Buffer): void {
-    if (this.opts.delayMs <= 0) {
+    const now = performance.now();
+    let due = now + this.opts.delayMs;
+    if (this.opts.bitRate > 0) {
+      // The line sends bytes one after another: this chunk is through once those before it are, plus its own time.
+      due = Math.max(now, this.lineFreeAt[path]) + (chunk.length * 10 * 1000) / this.opts.bitRate;
+      this.lineFreeAt[path] = due;
+      due += this.opts.delayMs;
+    }
+    const line = this.line[path];
+    if (due <= now && line.length === 0) {
       this.output(path, chunk);
       return;
     }
     this.stats[path].delayedChunks++;
     if (path === 'write') this.pendingWriteBytes += chunk.length;
-    const timer = setTimeout(() => {
-      this.timers.delete(timer);
+    // One queue and one timer per path: chunks leave in order whatever the timers' rounding.
+    line.push({ due, chunk });
+    if (!this.lineTimer[path]) this.armLine(path, now);
+  }
+
+  private armLine(path: Path, now: number): void {
+    const head = this.line[path][0];
+    if (!head || this.lineTimer[path]) return;
+    this.lineTimer[path] = setTimeout(() => this.leaveLine(path), Math.max(0, head.due - now));
+  }
+
+  private leaveLine(path: Path): void {
+    this.lineTimer[path] = undefined;
+    const line = this.line[path];
+    const now = performance.now();
+    let n = 0;
+    // What is due within half a millisecond goes now; a timer that fired early is armed again for the rest.
+    while (n < line.length && (line[n] as { due: number }).due <= now + 0.5) n++;
+    for (const { chunk } of line.splice(0, n)) {
       if (path === 'write') this.pendingWriteBytes -= chunk.length;
       this.output(path, chunk);
-      this.maybeDrain();
-    }, this.opts.delayMs);
-    this.timers.add(timer);
+    }
+    this.maybeDrain();
+    this.armLine(path, now);
   }
 
   private output(path: Path, chunk: Buffer): void {
@@ -289,6 +327,11 @@ export class FaultTransport extends BaseTransport {
   private clearPending(): void {
     for (const t of this.timers) clearTimeout(t);
     this.timers.clear();
+    for (const p of ['write', 'read'] as const) {
+      clearTimeout(this.lineTimer[p]);
+      this.lineTimer[p] = undefined;
+      this.line[p] = [];
+    }
     for (const p of ['write', 'read'] as const) {
       const h = this.held[p];
       if (h) clearTimeout(h.timer);

@@ -210,6 +210,44 @@ describe('link over an in-process pair', () => {
     expect(host.counters.outOfOrder + device.counters.outOfOrder).toBeGreaterThan(10);
   });
 
+  it('on a paced serial line, bulk data both ways never times out spuriously; the RTO then follows the measured round trips', async () => {
+    // A UART at 2 Mbit/s each way (a pty or a pair ignores the baud rate; the FaultTransport paces like a line).
+    // 4 KiB frames take 20.6 ms: a frame waits behind up to a window of ours and its ack behind a window of the
+    // peer's, far longer than the old initial RTO of 4 frame times (timeouts and go-back-N every few frames).
+    const bitRate = 2_000_000;
+    const [a, b] = createTransportPair({ highWaterMark: 1 << 20 });
+    const fa = track(new FaultTransport(a, { bitRate }));
+    const fb = track(new FaultTransport(b, { bitRate }));
+    const [host, device] = await startPair(fa, fb, { framing: 'serial', bitRate, rtoMinMs: 20 });
+    track(host);
+    track(device);
+    expect(host.rtoState.initialMs).toBeGreaterThan(34 * 20); // (2 × 16 + 2) frame times
+    expect(host.rtoState.srttMs).toBeUndefined();
+    await bothWays(host, device, 256 << 10, 4096);
+    for (const l of [host, device]) {
+      expect(l.counters.timeouts).toBe(0);
+      expect(l.counters.retransmits).toBe(0);
+      const rto = l.rtoState;
+      expect(rto.samples).toBeGreaterThan(5);
+      expect(rto.srttMs).toBeGreaterThan(20); // at least a frame time
+      expect(rto.baseMs).toBeGreaterThanOrEqual(rto.srttMs as number);
+      expect(rto.baseMs).toBeLessThanOrEqual(Math.max(2000, rto.initialMs));
+    }
+  });
+
+  it('a line much faster than its nominal baud rate (a pty, USB CDC-ACM): the RTO falls from the initial value to the measured one', async () => {
+    const [a, b] = createTransportPair();
+    // 9600 baud claimed: an initial RTO of 34 frame times of 4 KiB, about 146 s.
+    const [host, device] = await startPair(a, b, { framing: 'serial', bitRate: 9600, rtoMinMs: 5 });
+    track(host);
+    track(device);
+    expect(host.rtoState.initialMs).toBeGreaterThan(100_000);
+    await bothWays(host, device, 1 << 20, 4096);
+    expect(host.rtoState.samples).toBeGreaterThan(5);
+    expect(host.rtoState.baseMs).toBeLessThan(host.rtoState.initialMs / 100);
+    expect(host.rtoState.rtoMs).toBe(host.rtoState.baseMs);
+  });
+
   it('resynchronises after garbage, truncated frames and junk spliced into frames: nothing lost, nothing twice', async () => {
     const [a, b] = createTransportPair();
     const inject = { garbageBefore: 0.05, garbageInside: 0.02, truncatedCopy: 0.03 };

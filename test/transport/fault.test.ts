@@ -189,6 +189,42 @@ describe('FaultTransport', () => {
     await f.close();
   });
 
+  it('bitRate paces the line: every byte arrives in order and no sooner than a UART at that rate sends it', async () => {
+    const [a, b] = createTransportPair({ highWaterMark: 1 << 30 });
+    const bitRate = 1_000_000; // 100 bytes per ms at 10 bits a byte
+    const f = new FaultTransport(a, { bitRate, highWaterMark: 1 << 20 });
+    // Large chunks and one-byte chunks mixed: timers of very different lengths must not reorder them.
+    const sizes = Array.from({ length: 24 }, (_, i) => (i % 3 === 0 ? 2000 : 1));
+    const total = sizes.reduce((x, y) => x + y, 0);
+    const arrivals: { at: number; bytes: number }[] = [];
+    const chunks: Buffer[] = [];
+    const t0 = performance.now();
+    const done = new Promise<void>((resolve) => {
+      let got = 0;
+      b.on('data', (d) => {
+        arrivals.push({ at: performance.now() - t0, bytes: d.length });
+        chunks.push(Buffer.from(d));
+        got += d.length;
+        if (got >= total) resolve();
+      });
+    });
+    let off = 0;
+    for (const n of sizes) {
+      f.write(data.subarray(off, off + n));
+      off += n;
+    }
+    await done;
+    expect(Buffer.concat(chunks).equals(data.subarray(0, total))).toBe(true);
+    let through = 0;
+    for (const { at, bytes } of arrivals) {
+      through += bytes;
+      // 0.5 ms: what the line releases early at most (a timer that fires earlier is armed again).
+      expect(at).toBeGreaterThanOrEqual((through * 10 * 1000) / bitRate - 0.5);
+    }
+    expect(f.stats.write.delayedChunks).toBe(sizes.length);
+    await f.close();
+  });
+
   it('local close() gives undefined and discards pending delayed chunks', async () => {
     const [a, b] = createTransportPair();
     const f = new FaultTransport(a, { delayMs: 20 });
