@@ -3,7 +3,8 @@
  *   - bulk TCP throughput (upload and download, one socket) through driver + simulator over the TCP shim, over a
  *     socat pty pair (serial framing, ARQ) and over the PCIe shim (register window in /dev/shm, rings, interrupt
  *     FIFO; every access one 32-bit word, and access=block with descriptor bodies in one access), against native
- *     loopback `net` on the same machine (ratio; goal ≥ 0.5 over the TCP shim);
+ *     loopback `net` on the same machine (ratio; goal ≥ 0.5 over the TCP shim); native and TCP-shim figures are the
+ *     best of 4 runs of 64 MiB each way (the first ones warm the JIT up);
  *   - command round trips per second (one PING at a time) and pipelined PINGs per second (64 in flight) over the
  *     TCP shim, the pty and the PCIe shim (interrupts; and polling every 1 ms without the event device);
  *   - pipelined small commands per second in-process (PINGs and GETOPTs with many in flight; goal ≥ 50,000);
@@ -117,6 +118,24 @@ async function nativeThroughput(port: number, bytes: number): Promise<{ up: numb
   const down = mbps(bytes, await download(d as unknown as Duplexish, bytes));
   d.destroy();
   return { up, down };
+}
+
+/**
+ * Runs a throughput measurement `rounds` times and keeps the best of each direction: the first rounds warm the
+ * JIT up (both processes of the driver path run JavaScript on every message), and a burst of load from elsewhere
+ * on a small machine does not decide the figure. The link bench does the same.
+ */
+async function bestOf(
+  rounds: number,
+  run: () => Promise<{ up: number; down: number }>,
+): Promise<{ up: number; down: number; runs: string }> {
+  const all: { up: number; down: number }[] = [];
+  for (let i = 0; i < rounds; i++) all.push(await run());
+  return {
+    up: Math.max(...all.map((r) => r.up)),
+    down: Math.max(...all.map((r) => r.down)),
+    runs: all.map((r) => `${r.up}/${r.down}`).join(' '),
+  };
 }
 
 export async function driverThroughput(
@@ -328,13 +347,15 @@ export async function benchDriver(): Promise<Row[]> {
   const peer = await peerServer();
   try {
     const BULK = 64 * MiB;
-    const native = await nativeThroughput(peer.port, BULK);
+    const ROUNDS = 4;
+    const native = await bestOf(ROUNDS, () => nativeThroughput(peer.port, BULK));
     rows.push({
-      bench: 'native loopback net (one socket)',
+      bench: `native loopback net (one socket), best of ${ROUNDS}`,
       up_MBps: native.up,
       down_MBps: native.down,
       ratio_up: 1,
       ratio_down: 1,
+      runs: native.runs,
     });
 
     // Driver + standalone simulator over the TCP shim: the simulator's defaults (64 KiB socket queues, 16 KiB
@@ -356,14 +377,15 @@ export async function benchDriver(): Promise<Row[]> {
           ...(c.maxPayload ? { link: { maxPayload: c.maxPayload } } : {}),
           ...(c.recvWindow ? { sockets: { recvWindow: c.recvWindow } } : {}),
         });
-        const t = await driverThroughput(dev, peer.port, BULK);
+        const t = await bestOf(ROUNDS, () => driverThroughput(dev, peer.port, BULK));
         rows.push({
-          bench: c.label,
+          bench: `${c.label}, best of ${ROUNDS}`,
           up_MBps: t.up,
           down_MBps: t.down,
           ratio_up: Math.round((t.up / native.up) * 100) / 100,
           ratio_down: Math.round((t.down / native.down) * 100) / 100,
           goal: 'ratio ≥ 0.5',
+          runs: t.runs,
         });
         if (!c.maxPayload) rows.push(await commandRow('PING, TCP shim (defaults)', dev));
         await dev.close();
