@@ -1,7 +1,8 @@
 /**
  * Link figures: the raw ceiling of a socat pty pair through serialport, the link's goodput over the same
  * kind of pair (goal >= 0.8 of raw), framing efficiency for bulk data at max payload (goal >= 0.98), and
- * goodput over the in-process pair with 1e-3 byte corruption. About 10-20 s in all.
+ * goodput over the in-process pair with 1e-3 byte corruption, and both ways at once over a line paced at 921600
+ * baud (per direction, as a share of the line rate; spurious timeouts). About 15-25 s in all.
  *
  *   npx tsx -e "import('./bench/link.ts').then(m=>m.benchLink()).then(console.table)"
  */
@@ -214,5 +215,50 @@ export async function benchLink(): Promise<BenchRow[]> {
       crcErrors: run.device.counters.crcErrors,
     });
   }
+  rows.push(await pacedBothWays(921_600, 256 << 10));
   return rows;
+}
+
+/**
+ * Bulk data both ways at once over a line paced like a UART at `bitRate` (FaultTransport bitRate: a pty ignores
+ * the baud rate), serial defaults otherwise: how close each direction comes to the line rate, and whether the
+ * retransmission timer fires spuriously (it must not: PROTOCOL.md §4.3's initial RTO and measured RTO).
+ */
+async function pacedBothWays(bitRate: number, bytes: number): Promise<BenchRow> {
+  const [a, b] = createTransportPair({ highWaterMark: 1 << 20 });
+  const fa = new FaultTransport(a, { bitRate });
+  const fb = new FaultTransport(b, { bitRate });
+  const host = new Link(fa, { role: 'host', framing: 'serial', bitRate });
+  const device = new Link(fb, { role: 'device', framing: 'serial', bitRate });
+  try {
+    const [params] = await Promise.all([host.start(), device.start()]);
+    const data = randomBytes(bytes, 3);
+    const oneWay = async (from: Link, to: Link): Promise<void> => {
+      let got = 0;
+      const arrived = new Promise<void>((resolve) =>
+        to.on('message', (m) => {
+          got += m.length;
+          if (got >= bytes) resolve();
+        }),
+      );
+      for (let off = 0; off < bytes; off += params.maxPayload) {
+        if (!from.send(data.subarray(off, off + params.maxPayload)))
+          await new Promise<void>((r) => from.once('drain', () => r()));
+      }
+      await withTimeout(arrived, 60_000, 'paced transfer');
+    };
+    const t0 = performance.now();
+    await Promise.all([oneWay(host, device), oneWay(device, host)]);
+    const perDirection = bytes / ((performance.now() - t0) / 1000);
+    return {
+      bench: `link on a line paced at ${bitRate} baud, both ways at once, ${params.maxPayload} B, window ${params.window}`,
+      bytes: 2 * bytes,
+      'MB/s': +(perDirection / MB).toFixed(4),
+      ratio: +(perDirection / (bitRate / 10)).toFixed(3),
+      retransmits: host.counters.retransmits + device.counters.retransmits,
+      timeouts: host.counters.timeouts + device.counters.timeouts,
+    };
+  } finally {
+    await Promise.all([host.close(), device.close()]);
+  }
 }

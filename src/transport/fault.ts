@@ -95,7 +95,10 @@ export class FaultTransport extends BaseTransport {
   private readonly lineFreeAt: Record<Path, number> = { write: 0, read: 0 };
   /** Delayed / paced chunks in order, each with when it leaves, and the timer for the first. */
   private readonly line: Record<Path, { due: number; chunk: Buffer }[]> = { write: [], read: [] };
-  private readonly lineTimer: Record<Path, NodeJS.Timeout | undefined> = { write: undefined, read: undefined };
+  private readonly lineTimer: Record<Path, NodeJS.Timeout | undefined> = {
+    write: undefined,
+    read: undefined,
+  };
 
   constructor(inner: Transport, options: FaultOptions = {}) {
     super('fault', `fault(${inner.description})`, options.logger);

@@ -140,7 +140,8 @@ function patchPort(port: DetectedPort): DetectedPort {
           }
           const e = err as NodeJS.ErrnoException & { disconnect?: boolean };
           // As the stock binding: these mean the port went away.
-          if (e.code === 'EBADF' || e.code === 'ENXIO' || e.code === 'EIO' || e.code === 'UNKNOWN') e.disconnect = true;
+          if (e.code === 'EBADF' || e.code === 'ENXIO' || e.code === 'EIO' || e.code === 'UNKNOWN')
+            e.disconnect = true;
           throw e;
         }
       }
