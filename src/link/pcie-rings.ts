@@ -32,6 +32,7 @@
  *              at every heartbeat (at most 1 s apart), by which the device tells its host alive.
  */
 import { randomBytes } from 'node:crypto';
+import { existsSync } from 'node:fs';
 import { EventEmitter } from 'node:events';
 import { performance } from 'node:perf_hooks';
 import { type Logger, pino } from 'pino';
@@ -248,6 +249,11 @@ export class PcieRingChannel extends EventEmitter<LinkEvents> implements Message
   get queuedMessages(): number {
     return this.queue.length - this.queueHead;
   }
+  /** The event device the rings wait on (the pair's own for another channel, §10.5); undefined: polling. */
+  get eventsPath(): string | undefined {
+    return this.w.hasEvents ? this.w.eventsPath : undefined;
+  }
+
   /** Interrupt mode (event device) or polling. */
   get mode(): 'interrupt' | 'poll' {
     return this.w.hasEvents ? 'interrupt' : 'poll';
@@ -321,7 +327,10 @@ export class PcieRingChannel extends EventEmitter<LinkEvents> implements Message
     // An extra pair's host shows itself alive at least every second (§10.5).
     const beatMs = this.rr.hostHeartbeat === undefined ? this.heartbeatMs : Math.min(this.heartbeatMs, 1000);
     this.heartbeatTimer = setInterval(() => this.service('heartbeat'), beatMs);
-    this.log.debug({ geometry: geo, epoch: this.epoch, mode: this.mode }, 'PCIe rings up');
+    this.log.debug(
+      { geometry: geo, epoch: this.epoch, mode: this.mode, events: this.eventsPath },
+      'PCIe rings up',
+    );
     this.emit('up', { ...this.agreed });
     // Anything that arrived between the discard and now.
     this.serviceSoon('poll');
@@ -369,20 +378,15 @@ export class PcieRingChannel extends EventEmitter<LinkEvents> implements Message
 
   /** §10.5 start-up of channel c ≠ 0: the block of the channel ring table whose CHANNEL is c. */
   private findPair(): void {
-    const caps = this.w.read32(Register.CAPS);
-    const table = this.w.read32(Register.CHANNEL_RINGS_OFFSET);
-    const count = (caps & Capability.CHANNELS) === 0 ? 0 : this.w.read32(Register.CHANNEL_RINGS_COUNT);
-    const limit = Math.min(count, 255);
-    for (let k = 0; k < limit; k++) {
-      const block = table + k * CHANNEL_RING_STRIDE;
-      if (this.w.read32(block + ChannelRingField.CHANNEL) !== this.channel) continue;
-      this.rr = channelBlockRegisters(block);
+    const pair = findChannelPair((offset) => this.w.read32(offset), this.channel);
+    if (pair.block !== undefined) {
+      this.rr = channelBlockRegisters(pair.block);
       return;
     }
     throw new LinkError(
       LinkErrorCode.NO_CHANNEL,
-      `${this.name}: the device offers no ring pair for channel ${this.channel} (${count} extra pair${count === 1 ? '' : 's'}${(caps & Capability.CHANNELS) === 0 ? ', no CHANNELS' : ''})`,
-      { channel: this.channel, pairs: count },
+      `${this.name}: the device offers no ring pair for channel ${this.channel} (${pair.count} extra pair${pair.count === 1 ? '' : 's'}${pair.channels ? '' : ', no CHANNELS'})`,
+      { channel: this.channel, pairs: pair.count },
     );
   }
 
@@ -1020,6 +1024,43 @@ export interface OpenPcieOptions extends Omit<PcieRingOptions, 'name'> {
  * Device starts it). URL query: events=PATH, access=word|block, poll=MS, cmdoffset, cmdentries, cploffset,
  * cplentries, descsize; `options` give defaults the URL's overrides win over.
  */
+/** The block of the channel ring table whose CHANNEL is `channel` (§10.5), read through `read32`. */
+export function findChannelPair(
+  read32: (offset: number) => number,
+  channel: number,
+): { block: number | undefined; count: number; channels: boolean } {
+  const channels = (read32(Register.CAPS) & Capability.CHANNELS) !== 0;
+  const count = channels ? read32(Register.CHANNEL_RINGS_COUNT) : 0;
+  const table = read32(Register.CHANNEL_RINGS_OFFSET);
+  for (let k = 0; k < Math.min(count, 255); k++) {
+    const block = table + k * CHANNEL_RING_STRIDE;
+    if (read32(block + ChannelRingField.CHANNEL) === channel) return { block, count, channels };
+  }
+  return { block: undefined, count, channels };
+}
+
+/**
+ * The event device of channel `channel`'s ring pair, from the one the URL names (PROTOCOL.md §10.5: a host serves
+ * only its own pair's interrupt, IRQ_VECTOR of the pair's block), so that one URL shape serves every channel:
+ * - XDMA's `…_events_N` becomes `…_events_<IRQ_VECTOR>` (naming another vector is never right for this pair);
+ * - otherwise the simulator's `<events>.<channel>` when it exists;
+ * - else `events` as given (already the pair's, or no pair: the ring start reports E_OFFLOAD_NO_CHANNEL).
+ */
+export function pairEventsPath(
+  events: string,
+  channel: number,
+  read32: (offset: number) => number,
+  exists: (path: string) => boolean = existsSync,
+): string {
+  if (channel === 0) return events;
+  const { block } = findChannelPair(read32, channel);
+  if (block === undefined) return events;
+  const xdma = /^(.*_events_)(\d+)$/.exec(events);
+  if (xdma) return `${xdma[1]}${read32(block + ChannelRingField.IRQ_VECTOR)}`;
+  const simFifo = `${events}.${channel}`;
+  return exists(simFifo) ? simFifo : events;
+}
+
 export async function openPcieChannel(
   url: string | PcieUrl,
   options: OpenPcieOptions = {},
@@ -1038,6 +1079,9 @@ export async function openPcieChannel(
     description,
     ...(parsed.events !== undefined ? { events: parsed.events } : {}),
     ...(options.logger ? { logger: options.logger } : {}),
+    ...(options.channel
+      ? { resolveEvents: (events, read32) => pairEventsPath(events, options.channel as number, read32) }
+      : {}),
   });
   await window.open();
   const ringOpts: PcieRingOptions = { ...options, name: options.name ?? description };

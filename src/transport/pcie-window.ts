@@ -36,6 +36,11 @@ export interface PcieWindowOptions extends TransportLogOptions {
   access?: PcieAccess;
   /** For logs and errors; default the pcie:// URL. */
   description?: string;
+  /**
+   * Picks the event device to open from `events` once the window is open (its registers readable): the rings of
+   * another channel use their pair's interrupt (PROTOCOL.md §10.5, see pairEventsPath in src/link/pcie-rings.ts).
+   */
+  resolveEvents?: (events: string, read32: (offset: number) => number) => string;
 }
 
 /** How long close() waits for the event reader thread to return from its blocking read. */
@@ -106,7 +111,8 @@ function openError(what: string, path: string, err: unknown): TransportError {
 export class PcieWindowTransport extends BaseTransport {
   readonly kind = 'pcie' as const;
   readonly path: string;
-  readonly eventsPath: string | undefined;
+  private events: string | undefined;
+  private readonly resolveEvents: PcieWindowOptions['resolveEvents'];
   readonly access: PcieAccess;
   readonly counters: PcieWindowCounters = {
     wordReads: 0,
@@ -143,8 +149,14 @@ export class PcieWindowTransport extends BaseTransport {
       options.logger,
     );
     this.path = options.path;
-    this.eventsPath = options.events;
+    this.events = options.events;
+    this.resolveEvents = options.resolveEvents;
     this.access = options.access ?? 'word';
+  }
+
+  /** The event device (after open(): the one resolveEvents picked). */
+  get eventsPath(): string | undefined {
+    return this.events;
   }
 
   /** An event device is open and its reader thread running. */
@@ -179,13 +191,16 @@ export class PcieWindowTransport extends BaseTransport {
           { path: this.path },
         );
       }
-      if (this.eventsPath !== undefined) this.startEvents();
+      this.fd = fd;
+      if (this.events !== undefined && this.resolveEvents)
+        this.events = this.resolveEvents(this.events, (offset) => this.read32(offset));
+      if (this.events !== undefined) this.startEvents();
     } catch (err) {
+      this.fd = -1;
       fs.closeSync(fd);
       this.stopEventsNow();
       throw err;
     }
-    this.fd = fd;
   }
 
   private startEvents(): void {

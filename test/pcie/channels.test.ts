@@ -8,7 +8,8 @@
 import { rmSync } from 'node:fs';
 import { afterEach, describe, expect, it } from 'vitest';
 import { type OffloadDevice, openDevice } from '../../src/index.js';
-import type { PcieRingChannel } from '../../src/link/pcie-rings.js';
+import { type PcieRingChannel, pairEventsPath } from '../../src/link/pcie-rings.js';
+import { CHANNEL_RING_STRIDE, Capability, ChannelRingField, Register } from '../../src/protocol/index.js';
 import { type Simulator, type SimulatorOptions, startSimulator } from '../../sim/index.js';
 import {
   connectTo,
@@ -186,6 +187,50 @@ describe('PCIe channels: a ring pair per channel', () => {
     const echo = await echoServer();
     const data = pattern(512 * 1024, 4);
     expect(await echoTransfer(devs[2] as OffloadDevice, echo.port, data)).toBe(sha256(data));
+  });
+
+  it("one URL shape for every channel: naming channel 0's event device, another channel waits on its own pair's", async () => {
+    const { window } = await pcieSim({ pcie: { channels: 2 } });
+    // Channel 0's FIFO in the URL; the driver finds channel 2's pair and its FIFO `<events>.2` (§10.5).
+    const url = `pcie://${window}?events=${window}.events&channel=2`;
+    const dev = await open(url);
+    expect(rings(dev).mode).toBe('interrupt');
+    expect(rings(dev).eventsPath).toBe(`${window}.events.2`);
+    const echo = await echoServer();
+    const data = pattern(256 * 1024, 6);
+    expect(await echoTransfer(dev, echo.port, data)).toBe(sha256(data));
+    // Woken by its own interrupts: answers arrive without waiting for the heartbeat's pass.
+    expect(rings(dev).pcie.interruptPasses).toBeGreaterThan(10);
+    // Channel 0 keeps the device it names.
+    const zero = await open(`pcie://${window}?events=${window}.events`);
+    expect(rings(zero).eventsPath).toBe(`${window}.events`);
+  });
+
+  it("XDMA's event devices: …_events_N becomes the pair's IRQ_VECTOR; a path already the pair's stays", () => {
+    // A channel ring table as §10.5 lays it out: CAPS with CHANNELS, two blocks (channels 3 and 7, vectors 4 and 9).
+    const table = 0x2000;
+    const regs = new Map<number, number>([
+      [Register.CAPS, Capability.CHANNELS | Capability.PCIE_RINGS],
+      [Register.CHANNEL_RINGS_OFFSET, table],
+      [Register.CHANNEL_RINGS_COUNT, 2],
+      [table + ChannelRingField.CHANNEL, 3],
+      [table + ChannelRingField.IRQ_VECTOR, 4],
+      [table + CHANNEL_RING_STRIDE + ChannelRingField.CHANNEL, 7],
+      [table + CHANNEL_RING_STRIDE + ChannelRingField.IRQ_VECTOR, 9],
+    ]);
+    const read32 = (o: number) => regs.get(o) ?? 0;
+    const none = () => false;
+    expect(pairEventsPath('/dev/xdma0_events_0', 3, read32, none)).toBe('/dev/xdma0_events_4');
+    expect(pairEventsPath('/dev/xdma0_events_0', 7, read32, none)).toBe('/dev/xdma0_events_9');
+    expect(pairEventsPath('/dev/xdma0_events_9', 7, read32, none)).toBe('/dev/xdma0_events_9');
+    expect(pairEventsPath('/dev/xdma0_events_0', 0, read32, none)).toBe('/dev/xdma0_events_0');
+    // No pair for the channel: as given (the ring start then reports E_OFFLOAD_NO_CHANNEL).
+    expect(pairEventsPath('/dev/xdma0_events_0', 5, read32, none)).toBe('/dev/xdma0_events_0');
+    // The simulator's convention, only where the FIFO exists.
+    expect(pairEventsPath('/dev/shm/w.events', 3, read32, (p) => p === '/dev/shm/w.events.3')).toBe(
+      '/dev/shm/w.events.3',
+    );
+    expect(pairEventsPath('/dev/shm/w.events.3', 3, read32, none)).toBe('/dev/shm/w.events.3');
   });
 
   it('a channel the device does not offer: E_OFFLOAD_NO_CHANNEL; channel 0 without extra pairs is as before', async () => {
