@@ -94,17 +94,37 @@ export class TcpDeframer {
   }
 
   private peek(n: number): Buffer {
-    if (this.chunks[0]!.length < n) this.chunks = [Buffer.concat(this.chunks)];
+    if (this.chunks[0]!.length < n) this.gather(n);
     return this.chunks[0]!.subarray(0, n);
   }
 
   private take(n: number): Buffer {
-    if (this.chunks[0]!.length < n) this.chunks = [Buffer.concat(this.chunks)];
+    if (this.chunks[0]!.length < n) this.gather(n);
     const first = this.chunks[0]!;
     const out = first.subarray(0, n);
     if (first.length === n) this.chunks.shift();
     else this.chunks[0] = first.subarray(n);
     this.buffered -= n;
     return out;
+  }
+
+  /**
+   * Makes the first chunk at least `n` bytes long by copying exactly the first `n` bytes into one buffer; the rest
+   * stays where it is (views of the chunks as read), so that no byte is copied twice however records and reads
+   * interleave.
+   */
+  private gather(n: number): void {
+    const joined = Buffer.allocUnsafe(n);
+    let filled = 0;
+    let i = 0;
+    while (filled < n) {
+      const c = this.chunks[i] as Buffer;
+      const k = Math.min(c.length, n - filled);
+      c.copy(joined, filled, 0, k);
+      filled += k;
+      if (k === c.length) i++;
+      else this.chunks[i] = c.subarray(k);
+    }
+    this.chunks.splice(0, i, joined);
   }
 }
