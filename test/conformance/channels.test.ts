@@ -22,9 +22,9 @@ const CREDENTIAL = 'kit-admin-credential';
 const QUOTAS = { 1: { slotQuota: 4 } };
 
 const CREDENTIAL_CASES =
-  /^(channel\.(zero-not-admin|admin-snapshot|admin-close|channel-reset)|egress\.(invalid|connect-denied|sendto-denied))$/;
+  /^(channel\.(zero-not-admin|admin-snapshot|admin-close|channel-reset)|egress\.(invalid|connect-denied|sendto-denied|listen-denied))$/;
 const KEY_CASES =
-  /^(secure\.(handshake|wrong-proof|bad-mac|replay|locked)|egress\.(invalid|connect-denied|sendto-denied))$/;
+  /^(secure\.(handshake|wrong-proof|bad-mac|replay|locked)|egress\.(invalid|connect-denied|sendto-denied|listen-denied))$/;
 
 let sim: Simulator;
 let dir: string;

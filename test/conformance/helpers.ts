@@ -44,7 +44,7 @@ export function runKitCli(
  * (the defaults): the admin, secure and egress cases that need --admin-credential / --key-id, and the quota case.
  */
 export const NEEDS_KIT_OPTIONS =
-  /^(channel\.(zero-not-admin|admin-snapshot|admin-close|channel-reset|quota)|secure\.\S+|egress\.(invalid|connect-denied|sendto-denied))$/;
+  /^(channel\.(zero-not-admin|admin-snapshot|admin-close|channel-reset|quota)|secure\.\S+|egress\.(invalid|connect-denied|sendto-denied|listen-denied))$/;
 
 /** Every applicable test passed; `allowedNa` lists the ids allowed to be not applicable (with why). */
 export function expectConformant(report: ConformanceReport, allowedNa: RegExp | null): void {

@@ -75,7 +75,7 @@ describe('conformance kit over PCIe with ring pairs for channels 1 and 255 (§10
   it('every channel case passes over the rings; SECURE and the secure-admin egress cases stay not applicable; the rest as before', () => {
     expectConformant(
       report,
-      /^link\.|^register\.(CMD_TAIL|CPL_HEAD)$|^secure\.|^egress\.(invalid|connect-denied|sendto-denied)$|^channel\.quota$/,
+      /^link\.|^register\.(CMD_TAIL|CPL_HEAD)$|^secure\.|^egress\.(invalid|connect-denied|sendto-denied|listen-denied)$|^channel\.quota$/,
     );
     expect(report.info?.capabilities).toEqual(expect.arrayContaining(['PCIE_RINGS', 'CHANNELS']));
     const channel = report.results.filter((r) => r.area === 'channel');

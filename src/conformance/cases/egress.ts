@@ -1,8 +1,8 @@
 /**
  * The egress policy (PROTOCOL.md §12.5, §5.8.1 EGRESS_SET / EGRESS_CLEAR): only an ADMIN channel with a secure
  * session may change it; rules with bad fields are E_INVALID; a CONNECT / SENDTO rule on channel 0 lets the
- * kit's main session reach only the allowed peer port, refusals leave the table as it was, and EGRESS_CLEAR
- * lifts the rules. The kit's administrator is a secure ADMIN link (KIT_CHANNEL.secureAdmin): these cases need
+ * kit's main session reach only the allowed peer port, a LISTEN rule bind only the allowed local port, refusals
+ * leave the table as it was, and EGRESS_CLEAR lifts the rules. The kit's administrator is a secure ADMIN link (KIT_CHANNEL.secureAdmin): these cases need
  * the admin credential and a provisioned key. Rules are configuration (they survive RESET): every case clears
  * what it set, also when it fails.
  */
@@ -14,6 +14,9 @@ import { type ConformanceCase, check, fail } from '../types.js';
 
 /** A channel the kit never opens: rules for it cannot disturb anything. */
 const SPARE_CHANNEL = 200;
+/** Local ports of the LISTEN case: outside common ephemeral ranges; a TCP BIND reserves, it listens nowhere. */
+const LISTEN_ALLOWED_PORT = 24680;
+const LISTEN_OTHER_PORT = 24681;
 const SECTION = '§12.5';
 
 type Rule = CommandBodies['EGRESS_SET'];
@@ -73,7 +76,7 @@ async function set(admin: ChannelSession, rule: Rule, what: string): Promise<num
 }
 
 /** Sends a command that the policy must refuse; fails unless E_NOT_PERMITTED with channel 0's table untouched. */
-async function refusedByPolicy<N extends 'CONNECT' | 'SENDTO'>(
+async function refusedByPolicy<N extends 'CONNECT' | 'SENDTO' | 'BIND' | 'LISTEN'>(
   ctx: TestContext,
   name: N,
   body: CommandBodies[N],
@@ -257,6 +260,60 @@ export const egressCases: ConformanceCase[] = [
           await ctx.req('CONNECT', { id: c, timeoutMs: 0, addr: ctx.addr(p.refused) }),
           'OK',
           'DGRAM CONNECT to the same peer after EGRESS_CLEAR',
+          SECTION,
+        );
+      });
+    },
+  },
+  {
+    id: 'egress.listen-denied',
+    title: `a LISTEN rule on channel 0 allowing local port ${LISTEN_ALLOWED_PORT} only: BIND to another port and LISTEN with an implicit bind are E_NOT_PERMITTED (table unchanged), BIND to the allowed port works; EGRESS_CLEAR lifts it`,
+    section: '§12.5, §5.8.2 BIND',
+    requires: ['EGRESS_POLICY', 'CHANNELS', 'SECURE', 'TCP'],
+    framing: 'link',
+    async run(ctx) {
+      const allowed = LISTEN_ALLOWED_PORT;
+      const other = LISTEN_OTHER_PORT;
+      await asSecureAdmin(ctx, 0, async (admin) => {
+        // Every local address of the family (prefixLen 0), one port.
+        await set(
+          admin,
+          {
+            channel: 0,
+            kind: EgressKind.LISTEN,
+            prefixLen: 0,
+            reserved: 0,
+            portLow: allowed,
+            portHigh: allowed,
+            addr: ctx.anyAddr(),
+          },
+          `LISTEN on port ${allowed} (any local address) for channel 0`,
+        );
+        const a = await ctx.open('STREAM');
+        await refusedByPolicy(
+          ctx,
+          'BIND',
+          { id: a, addr: ctx.anyAddr(other) },
+          `BIND to local port ${other} (the rule allows only ${allowed})`,
+        );
+        const b = await ctx.open('STREAM');
+        await refusedByPolicy(
+          ctx,
+          'LISTEN',
+          { id: b, backlog: 2 },
+          `LISTEN without BIND (its implicit bind is not to port ${allowed})`,
+        );
+        ctx.expect(
+          await ctx.req('BIND', { id: a, addr: ctx.anyAddr(allowed) }),
+          'OK',
+          `BIND to the allowed local port ${allowed}`,
+          SECTION,
+        );
+        await clear(admin, 0);
+        ctx.expect(
+          await ctx.req('BIND', { id: b, addr: ctx.anyAddr(other) }),
+          'OK',
+          `BIND to local port ${other} after EGRESS_CLEAR`,
           SECTION,
         );
       });
