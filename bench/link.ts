@@ -212,6 +212,7 @@ export async function benchLink(): Promise<BenchRow[]> {
       'MB/s': +(run.goodput / MB).toFixed(2),
       retransmits: run.host.counters.retransmits,
       timeouts: run.host.counters.timeouts,
+      probes: run.host.counters.probes,
       crcErrors: run.device.counters.crcErrors,
     });
   }

@@ -95,6 +95,25 @@ static void send_sync_ack(link_t *l) {
   send_control(l, OFFLOAD_FRAME_TYPE_SYNC_ACK, p, sizeof p);
 }
 
+/* §4.3 tail probe: armed whenever the retransmission timer starts; doubles after each probe while below the RTO. */
+static void arm_probe(link_t *l, uint32_t pto) {
+  l->pto = pto;
+  l->probe_on = pto < l->rto;
+  l->probe_due = l->now + pto;
+}
+
+/* (Re)starts the retransmission timer, and the tail probe with it. */
+static void start_rto(link_t *l) {
+  l->rto_on = 1;
+  l->rto_due = l->now + l->rto;
+  arm_probe(l, l->rtt_valid ? 2u * (l->srtt8 / 8u) + REFDEV_ACK_DELAY_MS : l->rto / 2u);
+}
+
+static void stop_rto(link_t *l) {
+  l->rto_on = 0;
+  l->probe_on = 0;
+}
+
 /* Transmits stored MSG frames from the cursor on, as far as the output buffer allows (go-back-N). */
 static void transmit_pending(link_t *l) {
   while (l->snd_cursor != l->snd_next) {
@@ -109,11 +128,21 @@ static void transmit_pending(link_t *l) {
     }
     l->snd_cursor++;
     l->stats.msgs_tx++;
-    if (!l->rto_on) {
-      l->rto_on = 1;
-      l->rto_due = l->now + l->rto;
-    }
+    if (!l->rto_on) start_rto(l);
   }
+}
+
+/* No ack for PTO: the newest unacknowledged frame once more (a duplicate draws an ACK, a gap a NAK), not the window. */
+static void send_probe(link_t *l) {
+  uint16_t seq = (uint16_t)(l->snd_next - 1u);
+  unsigned i = seq % REFDEV_WINDOW;
+  l->probe_on = 0;
+  if (l->snd_base == l->snd_next || l->snd_cursor != l->snd_next) return; /* nothing out, or going back already */
+  if (!put_frame(l, OFFLOAD_FRAME_TYPE_MSG, seq, l->snd_store[i], l->snd_len[i], 0)) return;
+  l->snd_resent[i] = 1; /* Karn */
+  l->stats.retransmits++;
+  l->stats.probes++;
+  arm_probe(l, l->pto * 2u);
 }
 
 /* ---- Incarnations ----------------------------------------------------------------------------------------- */
@@ -131,7 +160,7 @@ static void initial_rto(link_t *l) {
 
 static void reset_sequences(link_t *l) {
   l->snd_base = l->snd_next = l->snd_cursor = l->snd_fresh = 0;
-  l->rto_on = 0;
+  stop_rto(l);
   initial_rto(l);
   l->rto_base = l->rto_initial;
   l->rtt_valid = 0;
@@ -263,11 +292,9 @@ static void process_ack(link_t *l, uint16_t a) {
     if (seq_diff(l->snd_cursor, l->snd_base) < 0) l->snd_cursor = l->snd_base;
     l->rto = l->rto_base;
     if (l->snd_base == l->snd_next)
-      l->rto_on = 0;
-    else {
-      l->rto_on = 1;
-      l->rto_due = l->now + l->rto;
-    }
+      stop_rto(l);
+    else
+      start_rto(l);
   }
 }
 
@@ -328,8 +355,7 @@ static int handle_frame(link_t *l, const offload_frame_t *f) {
     if (l->arq && seq_diff(f->ack, l->snd_base) >= 0 && seq_diff(f->ack, l->snd_next) <= 0 && l->snd_base != l->snd_next) {
       l->stats.retransmits += (uint16_t)(l->snd_next - l->snd_base);
       l->snd_cursor = l->snd_base;
-      l->rto_on = 1;
-      l->rto_due = l->now + l->rto;
+      start_rto(l);
       transmit_pending(l);
     }
     break;
@@ -479,9 +505,10 @@ void link_poll(link_t *l, uint32_t now) {
         l->stats.retransmits += (uint16_t)(l->snd_next - l->snd_base);
         l->snd_cursor = l->snd_base;
         l->rto = l->rto * 2u > cap ? cap : l->rto * 2u;
-        l->rto_due = now + l->rto;
+        start_rto(l);
       }
       if (l->arq) transmit_pending(l);
+      if (l->arq && l->probe_on && DUE(now, l->probe_due)) send_probe(l);
       if (l->arq && l->ack_timer && DUE(now, l->ack_due)) {
         send_control(l, OFFLOAD_FRAME_TYPE_ACK, NULL, 0);
         l->stats.acks_tx++;
@@ -507,6 +534,7 @@ uint32_t link_next_timeout(const link_t *l, uint32_t now, uint32_t max) {
     if ((d = until(now, l->last_rx + REFDEV_LINK_DEAD_MS)) < t) t = d;
     if ((d = until(now, l->last_tx + REFDEV_HEARTBEAT_MS)) < t) t = d;
     if (l->arq && l->rto_on && (d = until(now, l->rto_due)) < t) t = d;
+    if (l->arq && l->probe_on && (d = until(now, l->probe_due)) < t) t = d;
     if (l->arq && l->ack_timer && (d = until(now, l->ack_due)) < t) t = d;
     if (l->arq && l->snd_cursor != l->snd_next) t = 0;
   }

@@ -21,6 +21,7 @@
 typedef struct link_stats {
   uint32_t frames_rx, frames_tx, msgs_rx, msgs_tx;
   uint32_t retransmits, naks_rx, naks_tx, acks_tx, heartbeats_tx, syncs_tx;
+  uint32_t probes; /* tail probes: the newest unacknowledged frame sent again (§4.3) */
   uint32_t ignored;       /* frames on other channels, before the link is up, SECURE frames, bad type lengths */
   uint32_t dropped_ctl;   /* control frames not sent for lack of room */
   uint32_t dropped_msgs;  /* MSG frames beyond the window */
@@ -48,8 +49,9 @@ typedef struct link {
   uint8_t ev_reset, ev_down;
   /* sender (§4.3) */
   uint16_t snd_base, snd_next, snd_cursor;
-  uint8_t rto_on;
+  uint8_t rto_on, probe_on;
   uint32_t rto, rto_due;
+  uint32_t pto, probe_due; /* tail probe (§4.3) */
   /* round-trip measurement (§4.3, RFC 6298 in ms, SRTT x8 and RTTVAR x4) */
   uint16_t snd_fresh; /* first seq never transmitted: frames before it that are sent again are retransmissions */
   uint8_t rtt_valid;

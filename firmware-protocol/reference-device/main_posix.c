@@ -225,10 +225,10 @@ int main(int argc, char **argv) {
   if (stats) {
     const link_stats_t *s = &dev_link()->stats;
     fprintf(stderr,
-            "reference-device: frames rx %u tx %u, msgs rx %u tx %u, retransmits %u, naks rx %u tx %u, ignored %u, "
+            "reference-device: frames rx %u tx %u, msgs rx %u tx %u, retransmits %u (probes %u), naks rx %u tx %u, ignored %u, "
             "dropped ctl %u msgs %u, fatal records %u, incarnations %u, link resets %u, downs %u, decode errors",
             (unsigned)s->frames_rx, (unsigned)s->frames_tx, (unsigned)s->msgs_rx, (unsigned)s->msgs_tx,
-            (unsigned)s->retransmits, (unsigned)s->naks_rx, (unsigned)s->naks_tx, (unsigned)s->ignored,
+            (unsigned)s->retransmits, (unsigned)s->probes, (unsigned)s->naks_rx, (unsigned)s->naks_tx, (unsigned)s->ignored,
             (unsigned)s->dropped_ctl, (unsigned)s->dropped_msgs, (unsigned)s->fatal_records,
             (unsigned)s->incarnations, (unsigned)s->link_resets, (unsigned)s->link_downs);
     for (int i = 1; i <= 12; i++) fprintf(stderr, " %u", (unsigned)s->decode_errors[i]);

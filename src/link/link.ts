@@ -129,6 +129,8 @@ export interface LinkCounters {
   retransmits: number;
   /** Retransmission timeouts that fired. */
   timeouts: number;
+  /** Tail probes: the newest unacknowledged frame sent again when no ack came for PTO (§4.3). */
+  probes: number;
   acksSent: number;
   acksReceived: number;
   naksSent: number;
@@ -185,6 +187,7 @@ export function newLinkCounters(): LinkCounters {
     payloadBytesReceived: 0,
     retransmits: 0,
     timeouts: 0,
+    probes: 0,
     acksSent: 0,
     acksReceived: 0,
     naksSent: 0,
@@ -392,6 +395,9 @@ export class Link extends EventEmitter<LinkEvents> implements MessageChannel {
   private syncTimer: NodeJS.Timeout | undefined;
   private syncDeadline: NodeJS.Timeout | undefined;
   private rtoTimer: NodeJS.Timeout | undefined;
+  private probeTimer: NodeJS.Timeout | undefined;
+  /** The probe timeout last armed (§4.3 tail probe). */
+  private pto = 0;
   private ackTimer: NodeJS.Timeout | undefined;
   private heartbeatTimer: NodeJS.Timeout | undefined;
   private deadTimer: NodeJS.Timeout | undefined;
@@ -649,6 +655,7 @@ export class Link extends EventEmitter<LinkEvents> implements MessageChannel {
     if (this.state !== 'up') return;
     // Frames we wrote only now left our buffers: measure the retransmission timeout from here.
     this.rtoTimer?.refresh();
+    this.probeTimer?.refresh();
     this.pump();
     this.maybeDrain();
   };
@@ -1302,12 +1309,43 @@ export class Link extends EventEmitter<LinkEvents> implements MessageChannel {
   private restartRto(): void {
     if (this.rtoTimer) clearTimeout(this.rtoTimer);
     this.rtoTimer = setTimeout(this.onRtoTimer, this.rto);
+    if (this.probeTimer) clearTimeout(this.probeTimer);
+    this.probeTimer = undefined;
+    // Tail probe (§4.3): a lost ACK or NAK costs PTO instead of the RTO. Without a measured round trip (none yet,
+    // or Karn's rule finds no frame sent once under heavy loss) half the RTO.
+    this.armProbe(this.srtt !== undefined ? 2 * this.srtt + this.ackDelayMs : this.rto / 2);
+  }
+
+  /** Probes go out after `pto`, then at doubling intervals (a probe may be lost too), until the RTO fires. */
+  private armProbe(pto: number): void {
+    this.pto = pto;
+    if (pto < this.rto) this.probeTimer = setTimeout(this.onProbeTimer, pto);
   }
 
   private stopRto(): void {
     if (this.rtoTimer) clearTimeout(this.rtoTimer);
     this.rtoTimer = undefined;
+    if (this.probeTimer) clearTimeout(this.probeTimer);
+    this.probeTimer = undefined;
   }
+
+  /**
+   * No ack for PTO: the newest unacknowledged frame goes out once more (not the whole window). A receiver that has
+   * it answers the duplicate with an ACK at once; one that lost frames before it NAKs again (a frame at or below
+   * the highest seen since its NAK starts a new round).
+   */
+  private readonly onProbeTimer = (): void => {
+    this.probeTimer = undefined;
+    const newest = this.unacked[this.unacked.length - 1];
+    if (this.state !== 'up' || !newest || !this.writable) return;
+    if (this.resendIndex < this.unacked.length) return; // going back already: the pump sends them
+    newest.resent = true; // Karn
+    this.counters.probes++;
+    this.counters.retransmits++;
+    this.writeFrame(FrameType.MSG, newest.seq, newest.payload, false, true);
+    this.flush();
+    this.armProbe(2 * this.pto);
+  };
 
   private readonly onRtoTimer = (): void => {
     this.rtoTimer = undefined;

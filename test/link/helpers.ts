@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import { Link, type LinkError, type LinkOptions } from '../../src/link/index.js';
+import { type Frame, SerialDeframer } from '../../src/protocol/index.js';
 import { BaseTransport, type Transport } from '../../src/transport/index.js';
 import type { TransportState } from '../../src/transport/transport.js';
 import { Prng } from '../../src/transport/prng.js';
@@ -199,6 +200,52 @@ export class InjectingTransport extends BaseTransport {
       parts.push(chunk);
     }
     return this.inner.write(Buffer.concat(parts));
+  }
+
+  protected async doClose(_prev: TransportState): Promise<void> {
+    await this.inner.close();
+  }
+}
+
+/**
+ * Wraps a transport carrying serial framing and drops the frames `drop` picks, whole (delimiter included), passing
+ * everything else byte for byte: a lost ACK or NAK, exactly where a test wants it.
+ */
+export class FrameDroppingTransport extends BaseTransport {
+  readonly kind = 'fault' as const;
+  readonly dropped: Frame[] = [];
+  private pending = Buffer.alloc(0);
+  private readonly deframer = new SerialDeframer(65535);
+
+  constructor(
+    private readonly inner: Transport,
+    private readonly drop: (frame: Frame) => boolean,
+  ) {
+    super('fault', `drop(${inner.description})`, undefined);
+    this.state = inner.isOpen ? 'open' : 'idle';
+    inner.on('data', (d) => this.emit('data', d));
+    inner.on('drain', () => this.emit('drain'));
+    inner.on('close', (err) => this.finish(err));
+  }
+
+  protected doOpen(): Promise<void> {
+    return this.inner.open();
+  }
+
+  protected doWrite(chunk: Buffer): boolean {
+    const bytes = Buffer.concat([this.pending, chunk]);
+    const keep: Buffer[] = [];
+    let start = 0;
+    for (let i = 0; i < bytes.length; i++) {
+      if (bytes[i] !== 0) continue;
+      const raw = bytes.subarray(start, i + 1); // COBS: the only 0x00 is the delimiter
+      start = i + 1;
+      const out = this.deframer.push(raw).find((o) => o.kind === 'frame');
+      if (out?.kind === 'frame' && this.drop(out.frame)) this.dropped.push(out.frame);
+      else keep.push(raw);
+    }
+    this.pending = Buffer.from(bytes.subarray(start));
+    return keep.length === 0 ? true : this.inner.write(Buffer.concat(keep));
   }
 
   protected async doClose(_prev: TransportState): Promise<void> {

@@ -14,6 +14,7 @@ import { createTransportPair, FaultTransport, type Transport } from '../../src/t
 import { Prng } from '../../src/transport/prng.js';
 import {
   activeTimers,
+  FrameDroppingTransport,
   InjectingTransport,
   makeMessages,
   nextDown,
@@ -233,6 +234,81 @@ describe('link over an in-process pair', () => {
       expect(rto.baseMs).toBeGreaterThanOrEqual(rto.srttMs as number);
       expect(rto.baseMs).toBeLessThanOrEqual(Math.max(2000, rto.initialMs));
     }
+  });
+
+  describe('tail probe (§4.3): a lost ACK or NAK with a full window costs a probe, not the RTO', () => {
+    // An RTO of at least 30 s: any recovery seen here is the probe's.
+    const opts = { framing: 'serial' as const, window: 16, rtoMinMs: 30_000, maxBatchBytes: 0 };
+    /** `n` messages of 200 bytes, indices 0..n-1 (as receive() checks them). */
+    const indexed = (n: number, fill: number) =>
+      Array.from({ length: n }, (_, i) => {
+        const m = Buffer.alloc(200, fill + i);
+        m.writeUInt32LE(i, 0);
+        return m;
+      });
+
+    async function warmPair(
+      dropOnDevice: (f: Frame) => boolean,
+      dropOnHost: (f: Frame) => boolean = () => false,
+    ) {
+      const [a, b] = createTransportPair();
+      const ha = track(new FrameDroppingTransport(a, dropOnHost));
+      const db = track(new FrameDroppingTransport(b, dropOnDevice));
+      const [host, device] = await startPair(ha, db, opts);
+      track(host);
+      track(device);
+      // A few messages first, so that the host has measured round trips (PTO = 2·SRTT + 10 ms).
+      const warm = receive(device, 4, 5000);
+      await sendAll(host, indexed(4, 1));
+      await warm.done;
+      await until(() => host.inFlight === 0 && host.rtoState.samples > 0, 5000, 'warm-up acknowledged');
+      return { host, device, ha, db };
+    }
+
+    it('the ACKs for a full window are lost: the probe (newest frame, a duplicate) draws an ACK at once', async () => {
+      let armed = false;
+      const { host, device, db } = await warmPair(
+        (f) => armed && f.type === FrameType.ACK && db.dropped.length < 2,
+      );
+      armed = true;
+      const msgs = indexed(16, 2); // a full window
+      const got = receive(device, msgs.length, 10_000);
+      await sendAll(host, msgs);
+      await got.done;
+      await until(() => host.inFlight === 0, 10_000, 'window acknowledged');
+      expect(db.dropped.map((f) => f.type)).toEqual([FrameType.ACK, FrameType.ACK]);
+      expect(host.counters.probes).toBeGreaterThanOrEqual(1);
+      expect(host.counters.timeouts).toBe(0);
+      expect(device.counters.duplicates).toBeGreaterThanOrEqual(1);
+      expect(sha256(...got.messages)).toBe(sha256(...msgs));
+    });
+
+    it('a frame and then its NAK are lost: the probe draws the NAK again; everything arrives once, in order', async () => {
+      let armed = false;
+      let lostMsg: number | undefined;
+      const dropMsg = (f: Frame) => {
+        // The first MSG after the warm-up, once.
+        if (!armed || f.type !== FrameType.MSG || lostMsg !== undefined) return false;
+        lostMsg = f.seq;
+        return true;
+      };
+      let naksDropped = 0;
+      const { host, device } = await warmPair(
+        (f) => armed && f.type === FrameType.NAK && naksDropped++ === 0,
+        dropMsg,
+      );
+      armed = true;
+      const msgs = indexed(16, 3); // a full window
+      const got = receive(device, msgs.length, 10_000);
+      await sendAll(host, msgs);
+      await got.done;
+      await until(() => host.inFlight === 0, 10_000, 'window acknowledged');
+      expect(lostMsg).toBe(4);
+      expect(naksDropped).toBeGreaterThanOrEqual(2); // the first lost, a later one went through
+      expect(host.counters.probes).toBeGreaterThanOrEqual(1);
+      expect(host.counters.timeouts).toBe(0);
+      expect(sha256(...got.messages)).toBe(sha256(...msgs));
+    });
   });
 
   it('a line much faster than its nominal baud rate (a pty, USB CDC-ACM): the RTO falls from the initial value to the measured one', async () => {
