@@ -78,7 +78,11 @@ describe('offload CLI against the standalone simulator over a serial line (pty p
     const l = startCli(['listen', '0', '--host', '127.0.0.1', '--device', 'sim:']);
     const m = await l.waitFor(/listening on 127\.0\.0\.1:(\d+)/);
     l.child.stdin!.end('served over sim:\n');
-    const c = await runCli(['connect', `127.0.0.1:${m[1]}`, ...dev], { input: 'sent over serial\n' });
+    // --half-open: the listener sends and ends at once; without it (nc's default) its FIN could end this session
+    // before stdin was read, and nothing would be sent.
+    const c = await runCli(['connect', `127.0.0.1:${m[1]}`, '--half-open', ...dev], {
+      input: 'sent over serial\n',
+    });
     const lr = await l.done;
     expect(c.code, c.stderr).toBe(0);
     expect(lr.code, lr.stderr).toBe(0);

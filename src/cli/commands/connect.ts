@@ -82,6 +82,7 @@ export function connectCommand(): Command {
       parseHostPort,
     )
     .option('-q, --quiet', 'no status lines on stderr')
+    .option('--half-open', 'after the peer ended, keep sending until stdin ends (default: end with the peer)')
     .addOption(
       new Option(
         '--connect-timeout <ms>',

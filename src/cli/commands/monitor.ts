@@ -36,6 +36,7 @@ const COUNTERS: Array<keyof LinkCounters> = [
   'messagesReceived',
   'retransmits',
   'timeouts',
+  'probes',
   'naksSent',
   'naksReceived',
   'crcErrors',
