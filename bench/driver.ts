@@ -15,19 +15,16 @@
  *
  *   npx tsx -e "import('./bench/driver.ts').then(m=>m.benchDriver()).then(console.table)"
  */
-import { type ChildProcess, spawn } from 'node:child_process';
 import { rmSync } from 'node:fs';
 import net from 'node:net';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { type OffloadDevice, openDevice, SocketTable } from '../src/index.js';
 import { SocketOption } from '../src/protocol/index.js';
 import { createPtyPair } from '../test/helpers/pty.js';
+import { type SimProcess, spawnSim as spawnTestSim } from '../test/helpers/sim-process.js';
 
 type Row = Record<string, unknown>;
-const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
 const MiB = 1024 * 1024;
 
 function mbps(bytes: number, ms: number): number {
@@ -162,37 +159,9 @@ export async function driverThroughput(
   return { up, down };
 }
 
-export function spawnSim(
-  args: string[],
-): Promise<{ url: string; child: ChildProcess; stop(): Promise<void> }> {
-  const child = spawn(
-    process.execPath,
-    ['--import', 'tsx', join(ROOT, 'sim', 'main.ts'), ...args, '--log-level', 'warn'],
-    {
-      cwd: ROOT,
-      stdio: ['ignore', 'pipe', 'inherit'],
-    },
-  );
-  const exited = new Promise<void>((r) => child.once('exit', () => r()));
-  return new Promise((resolve, reject) => {
-    let out = '';
-    const t = setTimeout(() => reject(new Error('simulator did not start')), 20_000);
-    child.stdout!.on('data', (d: Buffer) => {
-      out += d.toString();
-      const m = /listening on (\S+)/.exec(out);
-      if (m) {
-        clearTimeout(t);
-        resolve({
-          url: m[1]!,
-          child,
-          stop: async () => {
-            child.kill('SIGTERM');
-            await exited;
-          },
-        });
-      }
-    });
-  });
+/** The standalone simulator in a child process (test/helpers/sim-process.ts), quiet but for warnings. */
+export function spawnSim(args: string[]): Promise<SimProcess> {
+  return spawnTestSim([...args, '--log-level', 'warn']);
 }
 
 export async function commandsPerSecond(
