@@ -122,7 +122,7 @@ export async function withChannel<T>(
 }
 
 /** The device declares a silent link down after 3 s (§4.5, the default); a second more for its timers. */
-const LINK_LIVENESS_MS = 3000 + 1000;
+export const LINK_LIVENESS_MS = 3000 + 1000;
 
 /**
  * Waits until the device has noticed that the kit's other-channel links are gone (no frame for the liveness

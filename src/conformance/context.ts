@@ -52,6 +52,8 @@ export interface ContextOptions {
   adminCredential?: Buffer;
   /** A key provisioned on the device (§12.1); the secure tests are not applicable without it. */
   secureKey?: { keyId: number; key: Buffer };
+  /** The device's channel timeout (§11, ms); the test that waits for it is not applicable without it. */
+  channelTimeoutMs?: number;
 }
 
 export class TestContext {

@@ -63,6 +63,11 @@ export interface ConformanceOptions {
   adminCredential?: string | Uint8Array;
   /** A key provisioned on the device (§12.1; 32 bytes or 64 hex characters): the secure tests need it. */
   secureKey?: { keyId: number; key: Uint8Array | string };
+  /**
+   * The channel timeout the device uses (§11, ms; the protocol's default is 10000): channel.timeout waits for it
+   * and is not applicable without it.
+   */
+  channelTimeoutMs?: number;
   /** Called as each test finishes (for live output). */
   onResult?: (r: TestResult) => void;
   /** Replaces the catalogue (tests of the kit itself). */
@@ -226,6 +231,7 @@ export async function runConformance(opts: ConformanceOptions): Promise<Conforma
   if (opts.secureKey) {
     ctxOptions.secureKey = { keyId: opts.secureKey.keyId, key: parseSecureKey(opts.secureKey.key) };
   }
+  if (opts.channelTimeoutMs !== undefined) ctxOptions.channelTimeoutMs = opts.channelTimeoutMs;
   const cases = (opts.cases ?? allCases()).filter(matcher(opts.grep));
   const results: TestResult[] = [];
   const report = (setupError?: string, info?: DeviceSummary): ConformanceReport => {

@@ -23,6 +23,9 @@ const QUOTAS = { 1: { slotQuota: 4 } };
 
 const CREDENTIAL_CASES =
   /^(channel\.(zero-not-admin|admin-snapshot|admin-close|channel-reset)|egress\.(invalid|connect-denied|sendto-denied|listen-denied))$/;
+/** Waits the channel timeout out: asked for with --channel-timeout (the simulator's is set to it below). */
+const TIMEOUT_CASE = /^channel\.timeout$/;
+const CHANNEL_TIMEOUT_MS = 500;
 const KEY_CASES =
   /^(secure\.(handshake|wrong-proof|bad-mac|replay|locked)|egress\.(invalid|connect-denied|sendto-denied|listen-denied))$/;
 
@@ -34,7 +37,7 @@ beforeAll(async () => {
     listen: 'tcp://127.0.0.1:0',
     network: 'host',
     secureKeys: new Map([[KEY_ID, KEY]]),
-    core: { adminCredential: CREDENTIAL, channelQuotas: QUOTAS },
+    core: { adminCredential: CREDENTIAL, channelQuotas: QUOTAS, channelTimeoutMs: CHANNEL_TIMEOUT_MS },
   });
   dir = mkdtempSync(join(tmpdir(), 'offload-kit-channels-'));
 });
@@ -57,6 +60,7 @@ describe('conformance kit: channels, secure execution and egress policy', () => 
       grep: GREP,
       adminCredential: CREDENTIAL,
       secureKey: { keyId: KEY_ID, key: KEY },
+      channelTimeoutMs: CHANNEL_TIMEOUT_MS,
     });
     expect(r.setupError).toBeUndefined();
     expect(failures(r)).toEqual([]);
@@ -77,13 +81,13 @@ describe('conformance kit: channels, secure execution and egress policy', () => 
     const na = r.results.filter((x) => x.outcome === 'n/a');
     expect(na.map((x) => x.id).sort()).toEqual(
       r.results
-        .filter((x) => CREDENTIAL_CASES.test(x.id) || KEY_CASES.test(x.id))
+        .filter((x) => CREDENTIAL_CASES.test(x.id) || KEY_CASES.test(x.id) || TIMEOUT_CASE.test(x.id))
         .map((x) => x.id)
         .sort(),
     );
     for (const x of na)
       expect(x.message).toMatch(
-        /pass --admin-credential TEXT|pass --key-id N with --key-file FILE or OFFLOAD_KEY/,
+        /pass --admin-credential TEXT|pass --key-id N with --key-file FILE or OFFLOAD_KEY|pass --channel-timeout MS/,
       );
     expect(r.results.find((x) => x.id === 'channel.zero-not-admin')?.message).toMatch(/--admin-credential/);
     expect(r.results.find((x) => x.id === 'secure.handshake')?.message).toMatch(/--key-id/);
@@ -113,6 +117,8 @@ describe('conformance kit: channels, secure execution and egress policy', () => 
       String(KEY_ID),
       '--key-file',
       keyFile,
+      '--channel-timeout',
+      String(CHANNEL_TIMEOUT_MS),
       '--json',
     ]);
     expect(run.stderr).toBe('');
@@ -133,6 +139,21 @@ describe('conformance kit: channels, secure execution and egress policy', () => 
     expect(missing.code).not.toBe(0);
     expect(missing.stderr).toMatch(/--key-id 7 needs the key: --key-file FILE or OFFLOAD_KEY/);
   }, 90_000);
+
+  it('channel.timeout fails against a device that keeps a silent channel past the timeout the kit was given', async () => {
+    // The simulator's default channel timeout is 10 s; the kit is told 500 ms and looks after 4.5 s + 0.5 s.
+    const slow = await startSimulator({ listen: 'tcp://127.0.0.1:0', network: 'host' });
+    try {
+      const r = await runConformance({ url: slow.url, grep: '^channel\\.timeout$', channelTimeoutMs: 500 });
+      expect(r.results.map((x) => `${x.id}: ${x.outcome}`)).toEqual(['channel.timeout: fail']);
+      expect(r.results[0]?.message).toMatch(
+        /before CHANNEL_OPEN \(the timeout returns the channel to not-open\)/,
+      );
+      expect(r.ok).toBe(false);
+    } finally {
+      await slow.close();
+    }
+  }, 60_000);
 
   it('against a device without CHANNELS and EGRESS_POLICY the cases are not applicable for the capability', async () => {
     const plain = await startSimulator({

@@ -35,11 +35,14 @@ beforeAll(async () => {
     keys,
     '--admin-credential',
     'serial-admin',
+    '--channel-timeout',
+    '500',
   ]);
   report = await runConformance({
     url: `serial://${pty.b}?baud=921600`,
     adminCredential: 'serial-admin',
     secureKey: { keyId: 3, key: KEY },
+    channelTimeoutMs: 500,
   });
 }, 110_000);
 

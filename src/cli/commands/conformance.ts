@@ -33,6 +33,7 @@ interface ConformanceCliOptions extends DeviceCliOptions {
   adminCredential?: string;
   keyId?: number;
   keyFile?: string;
+  channelTimeout?: number;
 }
 
 /** --key-id N with the key from --key-file or OFFLOAD_KEY (never on the command line: it ends up in history). */
@@ -92,6 +93,7 @@ export async function runConformanceCli(o: ConformanceCliOptions): Promise<Confo
   if (o.timeout) opts.handshakeTimeoutMs = o.timeout;
   if (o.dataBytes) opts.dataBytes = o.dataBytes;
   if (o.adminCredential) opts.adminCredential = o.adminCredential;
+  if (o.channelTimeout !== undefined) opts.channelTimeoutMs = o.channelTimeout;
   const secureKey = secureKeyOption(o);
   if (secureKey) opts.secureKey = secureKey;
   if (!o.json) opts.onResult = (r) => out(formatResultLine(r));
@@ -155,6 +157,12 @@ export function conformanceCommand(): Command {
     .option(
       '--key-file <file>',
       'key file holding the --key-id key (JSON {"1":"<64 hex>"} or lines "keyId hex")',
+    )
+    .addOption(
+      new Option(
+        '--channel-timeout <ms>',
+        "the device's channel timeout (§11; the protocol's default is 10000): runs channel.timeout, which waits about that long plus 4.5 s; without it the test is not applicable",
+      ).argParser(intArg('--channel-timeout', 1, 600_000)),
     );
   withDeviceOptions(cmd);
   cmd.addHelpText(
@@ -166,8 +174,8 @@ unknown ids (FIG 32, §6.8), slot exhaustion and reuse (§6.2), credits both way
 sequence numbers and snapshots (§8), refused / reset / timeout / address-in-use (§13), malformed messages (§5.5),
 the serial link under corruption and loss (§2, §4; serial only), channels, isolation and the admin's powers (§11),
 secure execution (§12) and the egress policy (§12.5), and RESET with the boot epoch (§8.3). The admin tests need
---admin-credential, the secure tests --key-id with --key-file or OFFLOAD_KEY, the egress tests both; without them
-those tests are not applicable (the report says which option to pass).
+--admin-credential, the secure tests --key-id with --key-file or OFFLOAD_KEY, the egress tests both, the channel
+timeout test --channel-timeout; without them those tests are not applicable (the report says which option to pass).
 
 The kit is destructive: it opens and closes sockets, writes SCRATCH and IRQ registers, and RESETs the device at
 the end. It starts its own peers (TCP echo, a silent peer, a talker, a closer, an RST-er, a closed port, UDP echo,

@@ -19,7 +19,14 @@ import {
   SOCKET_COMMAND_NAMES,
   type SocketCommandName,
 } from '../../protocol/index.js';
-import { KIT_CHANNEL, openChannel, withChannel } from '../channel-session.js';
+import {
+  KIT_CHANNEL,
+  LINK_LIVENESS_MS,
+  missingPairMessage,
+  openChannel,
+  startChannelLink,
+  withChannel,
+} from '../channel-session.js';
 import type { Exchange } from '../client.js';
 import type { TestContext } from '../context.js';
 import { describeBytes, hexId, statusName } from '../format.js';
@@ -339,6 +346,58 @@ export const channelCases: ConformanceCase[] = [
         // Channel 0 is not limited by channel B's quota.
         await ctx.open(type);
       });
+    },
+  },
+  {
+    id: 'channel.timeout',
+    title:
+      "a channel whose link stays down past the channel timeout has its sockets aborted and is not open any more; channel 0's sockets stay",
+    section: '§11 Timeout, §4.5',
+    requires: ['CHANNELS'],
+    timeoutMs: 180_000,
+    async run(ctx) {
+      const timeoutMs = ctx.options.channelTimeoutMs;
+      if (timeoutMs === undefined) {
+        notApplicable(
+          "this test waits for the device's channel timeout: pass --channel-timeout MS, the value the device uses (§11 default 10000; the simulator: offload sim --channel-timeout)",
+        );
+      }
+      if (!ctx.client.reaches(KIT_CHANNEL.normal)) notApplicable(missingPairMessage(ctx, KIT_CHANNEL.normal));
+      const type = ctx.socketType();
+      const kept = await ctx.open(type);
+      // Host B opens a socket, then its link just stops: no frame tells the device (a crashed host).
+      const client = ctx.client.forChannel(KIT_CHANNEL.normal);
+      let orphan: number;
+      try {
+        const b = await startChannelLink(ctx, client);
+        await openChannel(b, 'NORMAL');
+        orphan = await b.open(type);
+      } finally {
+        await client.close().catch(() => undefined);
+        ctx.client.otherChannelClosedAt = Date.now();
+      }
+      // The device notices the silence (§4.5), then the channel timeout runs (§11).
+      await new Promise((r) => setTimeout(r, LINK_LIVENESS_MS + timeoutMs + 500));
+      await withChannel(ctx, KIT_CHANNEL.normal, {}, async (b) => {
+        b.ctx.expect(
+          await b.ctx.req('CLOSE', { id: orphan, abort: 1 }),
+          'E_BAD_STATE',
+          `CLOSE on channel ${b.channel} ${LINK_LIVENESS_MS + timeoutMs + 500} ms after its link went silent, before CHANNEL_OPEN (the timeout returns the channel to not-open)`,
+          '§11 Timeout',
+        );
+        await openChannel(b.ctx, 'NORMAL');
+        b.ctx.expect(
+          await b.ctx.req('CLOSE', { id: orphan, abort: 1 }),
+          'E_UNKNOWN_SOCKET',
+          `CLOSE of ${hexId(orphan)} after the channel timeout (its sockets are aborted)`,
+          '§11 Timeout',
+        );
+      });
+      const still = await ctx.req('GETOPT', { id: kept, option: SocketOption.NODELAY });
+      check(
+        ctx.statusOf(still) !== 'E_UNKNOWN_SOCKET',
+        `channel 0's socket ${hexId(kept)} is gone after another channel's timeout (§11: only that channel's sockets)`,
+      );
     },
   },
   {
