@@ -85,6 +85,8 @@ export function queueRefusal(
   const before = queueBytes(s);
   const after = Math.max(sendCap, s.sendCap) + recvCap;
   if (after <= before) return null;
+  // ---- DEFECT ignoreQueueQuota: queue bytes never refused.
+  if (core.opts.defects.ignoreQueueQuota) return null;
   const used = usageOf(core, s.channel, s).queueBytes;
   return used + after > quotaOf(core, s.channel).queueQuota ? 'E_QUOTA' : null;
 }

@@ -26,6 +26,8 @@ export interface DefectModes {
   ignoreUnknownOpcode: boolean;
   /** Channel isolation broken: a socket command naming another channel's socket acts on it (§11). */
   foreignIdAccepted: boolean;
+  /** The channel queue quota is not enforced: queue bytes never cause E_QUOTA (§11 quotas). */
+  ignoreQueueQuota: boolean;
 }
 
 export const NO_DEFECTS: Readonly<DefectModes> = Object.freeze({
@@ -36,6 +38,7 @@ export const NO_DEFECTS: Readonly<DefectModes> = Object.freeze({
   dropDataByte: false,
   ignoreUnknownOpcode: false,
   foreignIdAccepted: false,
+  ignoreQueueQuota: false,
 });
 
 export const DEFECT_MODE_NAMES = Object.keys(NO_DEFECTS) as (keyof DefectModes)[];

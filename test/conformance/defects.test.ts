@@ -39,6 +39,11 @@ const EXPECTED: Record<keyof DefectModes, { test: RegExp; message: RegExp }> = {
     test: /^malformed\.(unknown-opcode|wrong-kind)$/,
     message: /no answer within \d+ ms; undecodable messages are answered with ERROR_RESPONSE, never ignored/,
   },
+  ignoreQueueQuota: {
+    test: /^channel\.queue-quota$/,
+    message:
+      /SETOPT RCVBUF \d+ on channel 1 answered OK: its socket now holds \d+ \+ \d+ bytes of queue, beyond queueQuota \d+/,
+  },
   foreignIdAccepted: {
     test: /^channel\.isolation\.[A-Z_]+$/,
     message:

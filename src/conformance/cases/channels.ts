@@ -349,6 +349,59 @@ export const channelCases: ConformanceCase[] = [
     },
   },
   {
+    id: 'channel.queue-quota',
+    title:
+      "raising RCVBUF beyond the channel's queueQuota is E_QUOTA and changes nothing; lowering it is allowed",
+    section: '§11 quotas, §5.8.2 SETOPT',
+    requires: ['CHANNELS'],
+    async run(ctx) {
+      const type = ctx.socketType();
+      await withChannel(ctx, KIT_CHANNEL.normal, { role: 'NORMAL' }, async (b) => {
+        const quota = b.quotas!.queueQuota;
+        const id = await b.ctx.open(type);
+        const get = async (option: number, what: string): Promise<number> => {
+          const ex = await b.ctx.req('GETOPT', { id, option });
+          b.ctx.expect(ex, 'OK', `GETOPT ${what} of ${hexId(id)}`, '§5.8.2 GETOPT');
+          return (ex.answer as OkResponseMessage<'GETOPT'>).body.value;
+        };
+        const rcv = await get(SocketOption.RCVBUF, 'RCVBUF');
+        const snd = await get(SocketOption.SNDBUF, 'SNDBUF');
+        // The receive queue alone asks for the whole quota: with the send queue the socket would hold more.
+        const ex = await b.ctx.req('SETOPT', { id, option: SocketOption.RCVBUF, value: quota });
+        if (ctx.statusOf(ex) === 'OK') {
+          const got = await get(SocketOption.RCVBUF, 'RCVBUF');
+          if (got + snd <= quota) {
+            notApplicable(
+              `the device rounds RCVBUF ${quota} down to ${got}: with SNDBUF ${snd} one socket stays within queueQuota ${quota} (§11 quotas; a board with a smaller queue quota tests E_QUOTA)`,
+            );
+          }
+          fail(
+            `SETOPT RCVBUF ${quota} on channel ${b.channel} answered OK: its socket now holds ${got} + ${snd} bytes of queue, beyond queueQuota ${quota} (§11: E_QUOTA)`,
+            { sent: describeBytes(ex.sent), expected: 'E_QUOTA', received: describeBytes(ex.raw) },
+          );
+        }
+        b.ctx.expect(
+          ex,
+          'E_QUOTA',
+          `SETOPT RCVBUF ${quota} (with SNDBUF ${snd}) on a channel with queueQuota ${quota}`,
+          '§11 quotas',
+        );
+        const after = await get(SocketOption.RCVBUF, 'RCVBUF');
+        check(
+          after === rcv,
+          `the refused SETOPT changed RCVBUF from ${rcv} to ${after} (§11: E_QUOTA changes nothing)`,
+        );
+        const lower = Math.max(256, Math.floor(rcv / 2));
+        b.ctx.expect(
+          await b.ctx.req('SETOPT', { id, option: SocketOption.RCVBUF, value: lower }),
+          'OK',
+          `SETOPT RCVBUF ${lower} (lowering) after the refusal`,
+          '§11 quotas: lowering is always allowed',
+        );
+      });
+    },
+  },
+  {
     id: 'channel.timeout',
     title:
       "a channel whose link stays down past the channel timeout has its sockets aborted and is not open any more; channel 0's sockets stay",

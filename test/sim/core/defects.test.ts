@@ -14,7 +14,7 @@ function rigWith(defect: keyof DefectModes | null, opts: Parameters<typeof makeR
 describe('defect modes', () => {
   it('are all off by default', () => {
     expect(Object.values(NO_DEFECTS).every((v) => v === false)).toBe(true);
-    expect(DEFECT_MODE_NAMES).toHaveLength(7);
+    expect(DEFECT_MODE_NAMES).toHaveLength(8);
     expect(makeRig().core.defects).toEqual(NO_DEFECTS);
   });
 
@@ -107,6 +107,15 @@ describe('defect modes', () => {
       expect(b.code('SETOPT', { id, option: 2, value: 1 })).toBe(defect ? 'OK' : 'E_UNKNOWN_SOCKET');
       expect(b.code('CLOSE', { id, abort: 1 })).toBe(defect ? 'OK' : 'E_UNKNOWN_SOCKET');
       expect(rig.host.snapshot().entries.map((e) => e.id)).toEqual(defect ? [] : [id]);
+    }
+  });
+
+  it("ignoreQueueQuota: a socket's queues grow beyond its channel's queue quota", () => {
+    for (const defect of [null, 'ignoreQueueQuota'] as const) {
+      const { host } = rigWith(defect);
+      const id = openTcp(host);
+      // The default quota is every slot's queues (32 × 128 KiB): one receive queue of 16 MiB is beyond it.
+      expect(host.code('SETOPT', { id, option: 5, value: 16 * 1024 * 1024 })).toBe(defect ? 'OK' : 'E_QUOTA');
     }
   });
 });
