@@ -421,6 +421,7 @@ export class CoreState {
         s.recvCredit -= n;
         this.counters.dataToHost += n;
         this.emitData(s, n);
+        this.refillFromNetwork(s);
       }
     } else {
       for (let d = s.datagrams.peek(); d && d.data.length <= s.recvCredit; d = s.datagrams.peek()) {
@@ -432,21 +433,28 @@ export class CoreState {
     }
   }
 
+  /** Moves bytes held back in the network (Socket.netHeld) into the receive queue, as far as it has room. */
+  refillFromNetwork(s: Socket): void {
+    const room = s.recvCap - s.recvQueue.length;
+    if (s.netHeld.length > 0 && room > 0) s.recvQueue.push(s.netHeld.take(Math.min(room, s.netHeld.length)));
+  }
+
   /** Stops reading from the network when the receive queue is full; resumes once ≥ 1/4 is free. */
   flowControl(s: Socket): void {
     if (!s.isStream || !s.connLive) return;
+    this.refillFromNetwork(s);
     const q = s.recvQueue.length;
-    if (!s.paused && q >= s.recvCap) {
+    if (!s.paused && (q >= s.recvCap || s.netHeld.length > 0)) {
       s.paused = true;
       this.perform({ kind: 'tcp-pause', handle: s.handle });
-    } else if (s.paused && q <= s.recvCap - Math.ceil(s.recvCap / 4)) {
+    } else if (s.paused && s.netHeld.length === 0 && q <= s.recvCap - Math.ceil(s.recvCap / 4)) {
       s.paused = false;
       this.perform({ kind: 'tcp-resume', handle: s.handle });
     }
   }
 
   discardReceived(s: Socket): void {
-    this.counters.dataDiscarded += s.recvQueue.clear() + s.datagrams.clear();
+    this.counters.dataDiscarded += s.recvQueue.clear() + s.netHeld.clear() + s.datagrams.clear();
   }
 
   // ------------------------------------------------------------------ status announcements

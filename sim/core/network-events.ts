@@ -162,8 +162,17 @@ function onData(core: CoreState, s: Socket, data: Buffer): void {
     core.counters.dataDiscarded += d.length;
     return;
   }
-  // The backend hands the buffer over (NetworkEvent 'data'): queued as it is.
-  s.recvQueue.push(d);
+  // The backend hands the buffer over (NetworkEvent 'data'): queued as it is, up to the queue's size; a read that
+  // came in before the pause took effect waits beyond it, in order.
+  const room = s.recvCap - s.recvQueue.length;
+  if (s.netHeld.length === 0 && d.length <= room) s.recvQueue.push(d);
+  else {
+    if (s.netHeld.length === 0 && room > 0) {
+      s.recvQueue.push(d.subarray(0, room));
+      d = d.subarray(room);
+    }
+    s.netHeld.push(d);
+  }
   core.flowControl(s);
 }
 

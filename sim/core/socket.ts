@@ -104,6 +104,12 @@ export class Socket {
   // ---- receive queue and receive credit (host → device)
   recvCap: number;
   readonly recvQueue = new ByteQueue();
+  /**
+   * Bytes the network delivered beyond the receive queue's room: a board's TCP window would have left them in the
+   * network. Never counted in recvQueued; moved into recvQueue as it drains (core-state refillFromNetwork), so the
+   * queue never holds more than its size and is never empty while these wait.
+   */
+  readonly netHeld = new ByteQueue();
   readonly datagrams = new DatagramQueue();
   recvCredit: number;
 

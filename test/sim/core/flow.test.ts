@@ -203,6 +203,43 @@ describe('receive credit', () => {
     expect(host.violations).toEqual([]);
   });
 
+  it('a network read larger than the free queue: the queue never holds more than its size, the rest follows in order', () => {
+    // The network hands over 20 000 bytes in one read before the pause can act (a kernel buffer, a big segment).
+    const rig = makeRig({
+      recvQueueSize: 4096,
+      maxPayload: 1024,
+      net: { windowBytes: 65_536, segmentBytes: 32_768 },
+    });
+    const { host, net, backend } = rig;
+    const l = openTcp(host);
+    const port = host.ok('LISTEN', { id: l, backlog: 1 }).local.port;
+    const client = net.connect(`10.0.0.1:${port}`);
+    net.advance(10);
+    const id = host.ok('ACCEPT', { id: l, recvCredit: 0 }).newId;
+    const data = payload(20_000, 11);
+    client.write(data);
+    net.advance(50);
+    // All of it left the peer in that read; the queue holds its size, the device the rest (standing for the network).
+    expect(client.unsent).toBe(0);
+    expect(host.query(id).recvQueued).toBe(4096);
+    expect(backend.actionCounts['tcp-pause']).toBe(1);
+    // Credit in small steps: every byte in order, the queue at most its size after each step, no resume while
+    // bytes are still held back (fewer than the queue's size left to deliver means none is).
+    let resumed = false;
+    for (let step = 0; step < 40 && host.dataFor(id).length < data.length; step++) {
+      host.ok('RECV_CREDIT', { id, bytes: 1000 });
+      net.advance(5);
+      expect(host.query(id).recvQueued).toBeLessThanOrEqual(4096);
+      const held = data.length - host.dataFor(id).length - host.query(id).recvQueued;
+      if (held > 0) expect(backend.actionCounts['tcp-resume'] ?? 0).toBe(0);
+      resumed ||= (backend.actionCounts['tcp-resume'] ?? 0) > 0;
+    }
+    expect(host.dataFor(id).equals(data)).toBe(true);
+    expect(resumed).toBe(true);
+    expect(mirrorMismatches(host)).toEqual([]);
+    expect(host.violations).toEqual([]);
+  });
+
   it('RECV_CREDIT beyond 0xFFFFFFFF is E_INVALID', () => {
     const { host } = makeRig();
     const id = host.ok('SOCKET_OPEN', {
