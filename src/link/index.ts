@@ -71,6 +71,7 @@ export {
   type LinkOptions,
   type LinkParams,
   type LinkRole,
+  type RtoState,
 } from './link.js';
 export { isLinkError, LinkError, LinkErrorCode } from './errors.js';
 export type { MessageChannel, MessageChannelEvents, RegisterPort } from './channel.js';

@@ -39,6 +39,14 @@ describe('offload CLI against the standalone simulator over a serial line (pty p
     expect(p).toMatchObject({ protocolVersion: '1.0', magic: '0x4F464C44', link: { arq: true } });
     expect(p.link.framing).toMatch(/^serial/);
     expect(p.maxPayload).toBeLessThanOrEqual(4096);
+    // The retransmission timer (§4.3): the PINGs gave round-trip samples; the RTO never goes below 200 ms.
+    expect(p.link.rto.samples).toBeGreaterThan(0);
+    expect(p.link.rto.srttMs).toBeGreaterThan(0);
+    expect(p.link.rto.rtoMs).toBeGreaterThanOrEqual(200);
+    const text = await runCli(['probe', ...dev]);
+    expect(text.stdout).toMatch(
+      /retransmit +RTO \d+(\.\d+)? ms \(initial \d+(\.\d+)? ms; measured round trip [\d.]+ ms over \d+ frames\)/,
+    );
   });
 
   it('regs: write to read-only refused, SCRATCH written and read back', async () => {
@@ -75,11 +83,11 @@ describe('offload CLI against the standalone simulator over a serial line (pty p
   });
 
   it('connect through the serial device to a listener on the in-process simulator', async () => {
-    const l = startCli(['listen', '0', '--host', '127.0.0.1', '--device', 'sim:']);
+    const l = startCli(['listen', '0', '--host', '127.0.0.1', '--half-open', '--device', 'sim:']);
     const m = await l.waitFor(/listening on 127\.0\.0\.1:(\d+)/);
     l.child.stdin!.end('served over sim:\n');
-    // --half-open: the listener sends and ends at once; without it (nc's default) its FIN could end this session
-    // before stdin was read, and nothing would be sent.
+    // --half-open on both sides: each sends its input and ends; with nc's default (end with the peer) the first FIN
+    // could end the other session before it had read its stdin, and nothing would be sent that way.
     const c = await runCli(['connect', `127.0.0.1:${m[1]}`, '--half-open', ...dev], {
       input: 'sent over serial\n',
     });

@@ -1,5 +1,6 @@
 /** offload probe: handshake and identity, capabilities, slots, sizes, epoch, link parameters, round-trip time. */
 import { Command, Option } from 'commander';
+import { Link } from '../../link/index.js';
 import type { OffloadDevice } from '../../sockets/index.js';
 import { withDevice } from '../device.js';
 import { capabilityList, decodeRegister } from '../decode.js';
@@ -30,6 +31,8 @@ export interface ProbeResult {
     channel: number;
     secure: boolean;
     secureRefused: { badMac: number; replays: number; tooOld: number; plainDropped: number };
+    /** The retransmission timer with ARQ on (§4.3): initial, now, and the measured round trip; null without ARQ. */
+    rto: { initialMs: number; rtoMs: number; srttMs: number | null; samples: number } | null;
   };
   /** The channel opened: role and quotas (queueQuota null on a device without CHANNELS). */
   channel: { number: number; role: string; slotQuota: number; queueQuota: number | null };
@@ -85,6 +88,7 @@ export async function probeDevice(
         tooOld: dev.device.link.counters.secureTooOld,
         plainDropped: dev.device.link.counters.securePlainDropped,
       },
+      rto: rtoOf(dev),
     },
     channel: {
       number: dev.channel.number,
@@ -104,6 +108,18 @@ export async function probeDevice(
 
 const round = (n: number) => Math.round(n * 1000) / 1000;
 
+function rtoOf(dev: OffloadDevice): ProbeResult['link']['rto'] {
+  const link = dev.device.link;
+  if (!(link instanceof Link) || !link.params?.arq) return null;
+  const t = link.rtoState;
+  return {
+    initialMs: round(t.initialMs),
+    rtoMs: round(t.rtoMs),
+    srttMs: t.srttMs === undefined ? null : round(t.srttMs),
+    samples: t.samples,
+  };
+}
+
 export function printProbe(p: ProbeResult, indent = ''): void {
   const rows: Array<[string, string]> = [
     ['device', p.device],
@@ -119,6 +135,14 @@ export function printProbe(p: ProbeResult, indent = ''): void {
       'link',
       `${p.link.framing}, ARQ ${p.link.arq ? 'on' : 'off'}, window ${p.link.window}, max payload ${p.link.maxPayload}, channel ${p.link.channel}${p.link.secure ? ', secure (HMAC-SHA256)' : ''}`,
     ],
+    ...(p.link.rto
+      ? ([
+          [
+            'retransmit',
+            `RTO ${p.link.rto.rtoMs} ms (initial ${p.link.rto.initialMs} ms${p.link.rto.srttMs === null ? ', no round trip measured yet' : `; measured round trip ${p.link.rto.srttMs} ms over ${p.link.rto.samples} frames`})`,
+          ],
+        ] as Array<[string, string]>)
+      : []),
     ...(p.link.secure
       ? ([
           [
