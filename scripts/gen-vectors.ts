@@ -280,6 +280,13 @@ function frameVectors() {
       type: FrameType.HEARTBEAT,
       payload: Buffer.alloc(0),
     }),
+    frameVector('bye', 'BYE on channel 1 acknowledging up to seq 3 (the sender leaves, §4.5)', {
+      ...base,
+      channel: 1,
+      type: FrameType.BYE,
+      ack: 4,
+      payload: Buffer.alloc(0),
+    }),
     frameVector('sync', 'SYNC nonce 0xdeadbeef, window 16, ARQ on, max payload 4096', {
       ...base,
       type: FrameType.SYNC,

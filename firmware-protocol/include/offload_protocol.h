@@ -84,6 +84,7 @@ static inline void offload_put_u64(uint8_t *p, uint64_t v) {
 #define OFFLOAD_FRAME_TYPE_SYNC                 4u /* Link (re)start and parameter offer; payload syncPayload. */
 #define OFFLOAD_FRAME_TYPE_SYNC_ACK             5u /* Answer to SYNC with the agreed parameters; payload syncAckPayload. */
 #define OFFLOAD_FRAME_TYPE_HEARTBEAT            6u /* Liveness probe; the receiver answers with an ACK frame. */
+#define OFFLOAD_FRAME_TYPE_BYE                  7u /* The sender leaves this channel's link: the receiver declares it down at once; no payload, not acknowledged. */
 /* X(NAME, value) */
 #define OFFLOAD_FRAME_TYPE_TABLE(X) \
   X(MSG, 1) \
@@ -91,7 +92,8 @@ static inline void offload_put_u64(uint8_t *p, uint64_t v) {
   X(NAK, 3) \
   X(SYNC, 4) \
   X(SYNC_ACK, 5) \
-  X(HEARTBEAT, 6)
+  X(HEARTBEAT, 6) \
+  X(BYE, 7)
 /* Frame flags (masks); the other bits are reserved and 0. */
 #define OFFLOAD_FRAME_FLAG_SECURE               0x01u /* bit 0: An 8-byte counter follows the header and a 16-byte MAC follows the payload. */
 /* Frame size before COBS for a payload length (secure: counter and MAC included). */

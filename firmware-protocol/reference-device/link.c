@@ -363,6 +363,11 @@ static int handle_frame(link_t *l, const offload_frame_t *f) {
     send_control(l, OFFLOAD_FRAME_TYPE_ACK, NULL, 0);
     l->stats.acks_tx++;
     break;
+  case OFFLOAD_FRAME_TYPE_BYE:
+    /* §4.5: the host left; down now (the channel timeout starts), as 3 s of silence would say later. */
+    l->stats.byes_rx++;
+    link_went_down(l);
+    return HANDLED;
   case OFFLOAD_FRAME_TYPE_MSG:
     if (!l->arq) {
       inq_push(l, f->payload, f->length);

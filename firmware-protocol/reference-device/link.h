@@ -22,6 +22,7 @@ typedef struct link_stats {
   uint32_t frames_rx, frames_tx, msgs_rx, msgs_tx;
   uint32_t retransmits, naks_rx, naks_tx, acks_tx, heartbeats_tx, syncs_tx;
   uint32_t probes; /* tail probes: the newest unacknowledged frame sent again (§4.3) */
+  uint32_t byes_rx; /* BYE frames: the host left the link (§4.5) */
   uint32_t ignored;       /* frames on other channels, before the link is up, SECURE frames, bad type lengths */
   uint32_t dropped_ctl;   /* control frames not sent for lack of room */
   uint32_t dropped_msgs;  /* MSG frames beyond the window */

@@ -117,22 +117,35 @@ export async function withChannel<T>(
       await ctx.closeAll(3000).catch(() => undefined);
     }
     await client.close().catch(() => undefined);
-    main.client.otherChannelClosedAt = Date.now();
+    noteClosed(main, client);
   }
+}
+
+/** Records how another channel's link ended (for otherHostsGone). */
+export function noteClosed(main: TestContext, client: KitClient): void {
+  if (client.saidGoodbye) main.client.otherChannelClosedAt = Date.now();
+  else main.client.otherChannelSilentAt = Date.now();
 }
 
 /** The device declares a silent link down after 3 s (§4.5, the default); a second more for its timers. */
 export const LINK_LIVENESS_MS = 3000 + 1000;
+/** A link that said BYE (or a PCIe pair's HOST_SESSION 0) is down at once; a moment for a PCIe device's pass. */
+const GOODBYE_GRACE_MS = 200;
 
 /**
- * Waits until the device has noticed that the kit's other-channel links are gone (no frame for the liveness
- * time): until then those channels still have a host, and RESET from channel 0 (NORMAL) is refused (§5.8.1 RESET).
+ * Waits until the device has noticed that the kit's other-channel links are gone: at once for those that said
+ * goodbye (§4.5 BYE, §10.5 HOST_SESSION 0), after the liveness time for one that went silent. Until then those
+ * channels still have a host, and RESET from channel 0 (NORMAL) is refused (§5.8.1 RESET).
  */
 export async function otherHostsGone(main: TestContext): Promise<void> {
+  const now = Date.now();
+  const silent = main.client.otherChannelSilentAt;
   const closed = main.client.otherChannelClosedAt;
-  if (closed === 0) return;
-  const left = closed + LINK_LIVENESS_MS - Date.now();
-  if (left > 0) await new Promise((r) => setTimeout(r, Math.min(left, LINK_LIVENESS_MS)));
+  const until = Math.max(
+    silent === 0 ? 0 : silent + LINK_LIVENESS_MS,
+    closed === 0 ? 0 : closed + GOODBYE_GRACE_MS,
+  );
+  if (until > now) await new Promise((r) => setTimeout(r, Math.min(until - now, LINK_LIVENESS_MS)));
 }
 
 /** CHANNEL_OPEN with `role` (the admin credential for ADMIN); fails unless OK. */

@@ -102,8 +102,15 @@ export class KitClient {
   /** Seq of the last event seen in the current epoch (undefined until the first HELLO). */
   lastSeq: number | undefined;
   lastMessageAt = Date.now();
-  /** When the last of the kit's other-channel links (forChannel) was closed; 0: none was opened. */
+  /** When the last of the kit's other-channel links (forChannel) was closed saying goodbye; 0: none. */
   otherChannelClosedAt = 0;
+  /** When the last of them stopped without a goodbye (down already, or left silently); 0: none. */
+  otherChannelSilentAt = 0;
+
+  /** The link was closed saying so: BYE sent (§4.5), or on PCIe HOST_SESSION 0 (§10.5). */
+  get saidGoodbye(): boolean {
+    return this.link instanceof Link ? this.link.counters.byesSent > 0 : this.framing === 'pcie';
+  }
 
   /** PCIe: RESET interrupts the kit's rings saw and acknowledged (they clear IRQ_STATUS as a host must). */
   get resetInterrupts(): number {
@@ -285,9 +292,14 @@ export class KitClient {
     });
   }
 
-  async close(): Promise<void> {
+  /**
+   * Closes the link (a serial/TCP link says BYE, §4.5; a PCIe pair writes HOST_SESSION 0, §10.5) and the transport.
+   * `silently`: a serial/TCP link just stops, as a crashed host's would.
+   */
+  async close(silently = false): Promise<void> {
     this.fail(new ClientDownError('client closed'));
-    await this.link?.close();
+    if (silently && this.link instanceof Link) await this.link.close({ bye: false });
+    else await this.link?.close();
     await this.tap?.close().catch(() => undefined);
     await this.pcieWindow?.close().catch(() => undefined);
   }

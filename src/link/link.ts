@@ -146,6 +146,9 @@ export interface LinkCounters {
   /** HEARTBEAT frames sent / received. */
   heartbeats: number;
   heartbeatsReceived: number;
+  /** BYE frames sent (close() of an up link) / received (the peer left: link down at once, §4.5). */
+  byesSent: number;
+  byesReceived: number;
   syncsSent: number;
   /** Peer restarts seen while up. */
   resets: number;
@@ -199,6 +202,8 @@ export function newLinkCounters(): LinkCounters {
     outOfOrder: 0,
     heartbeats: 0,
     heartbeatsReceived: 0,
+    byesSent: 0,
+    byesReceived: 0,
     syncsSent: 0,
     resets: 0,
     messagesDropped: 0,
@@ -613,9 +618,18 @@ export class Link extends EventEmitter<LinkEvents> implements MessageChannel {
     if (--this.corked === 0) this.afterInput();
   }
 
-  /** Stops everything (timers, listeners); drops unsent messages; closes the transport unless closeTransport is false. */
-  close(): Promise<void> {
+  /**
+   * Stops everything (timers, listeners); drops unsent messages; closes the transport unless closeTransport is false.
+   * An up link says BYE first (§4.5), so that the peer declares it down now instead of after 3 s of silence;
+   * `{ bye: false }` leaves silently, as a crashed host would (for tests of the peer's dead timer).
+   */
+  close(options: { bye?: boolean } = {}): Promise<void> {
     if (this.closePromise) return this.closePromise;
+    if (options.bye !== false && this.state === 'up' && this.transport.isOpen) {
+      this.flush();
+      this.counters.byesSent++;
+      this.writeFrame(FrameType.BYE, 0, EMPTY);
+    }
     this.state = 'closed';
     this.teardown();
     this.failStart(new LinkError(LinkErrorCode.CLOSED, `${this.name}: closed before the link came up`));
@@ -1073,6 +1087,20 @@ export class Link extends EventEmitter<LinkEvents> implements MessageChannel {
       case FrameType.HEARTBEAT:
         this.counters.heartbeatsReceived++;
         this.ackNow = true; // answered with an ACK (with ARQ off too: it proves we are alive)
+        return;
+      case FrameType.BYE:
+        if (frame.payload.length !== 0) {
+          this.counters.ignoredFrames++; // BYE has no payload (§2.1)
+          return;
+        }
+        // The peer left (§4.5): down now, as the dead timer would say 3 s from now.
+        this.counters.byesReceived++;
+        this.fail(
+          new LinkError(LinkErrorCode.LINK_DOWN, `${this.name}: the peer left the link (BYE)`, {
+            link: this.name,
+            reason: 'bye',
+          }),
+        );
         return;
     }
   }

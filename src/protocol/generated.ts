@@ -39,6 +39,7 @@ export const FrameType = {
   SYNC: 4,
   SYNC_ACK: 5,
   HEARTBEAT: 6,
+  BYE: 7,
 } as const;
 export type FrameTypeName = keyof typeof FrameType;
 

@@ -24,7 +24,7 @@ const QUOTAS = { 1: { slotQuota: 4 } };
 const CREDENTIAL_CASES =
   /^(channel\.(zero-not-admin|admin-snapshot|admin-close|channel-reset)|egress\.(invalid|connect-denied|sendto-denied|listen-denied))$/;
 /** Waits the channel timeout out: asked for with --channel-timeout (the simulator's is set to it below). */
-const TIMEOUT_CASE = /^channel\.timeout$/;
+const TIMEOUT_CASE = /^channel\.(timeout|bye)$/;
 const CHANNEL_TIMEOUT_MS = 500;
 const KEY_CASES =
   /^(secure\.(handshake|wrong-proof|bad-mac|replay|locked)|egress\.(invalid|connect-denied|sendto-denied|listen-denied))$/;

@@ -42,10 +42,10 @@ export function runKitCli(
 /**
  * Not applicable against a simulator started without an admin credential, keys and a per-channel slot quota
  * (the defaults): the admin, secure and egress cases that need --admin-credential / --key-id, the quota case, and
- * the channel timeout case without --channel-timeout.
+ * the channel timeout cases (timeout, bye) without --channel-timeout.
  */
 export const NEEDS_KIT_OPTIONS =
-  /^(channel\.(zero-not-admin|admin-snapshot|admin-close|channel-reset|quota|timeout)|secure\.\S+|egress\.(invalid|connect-denied|sendto-denied|listen-denied))$/;
+  /^(channel\.(zero-not-admin|admin-snapshot|admin-close|channel-reset|quota|timeout|bye)|secure\.\S+|egress\.(invalid|connect-denied|sendto-denied|listen-denied))$/;
 
 /** Every applicable test passed; `allowedNa` lists the ids allowed to be not applicable (with why). */
 export function expectConformant(report: ConformanceReport, allowedNa: RegExp | null): void {

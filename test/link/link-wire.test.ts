@@ -92,16 +92,19 @@ describe('link over the TCP shim (loopback)', () => {
     }
   });
 
-  it('the peer closing → down with the transport code (E_OFFLOAD_LINK_DOWN)', async () => {
-    const [c, s] = await tcpPair();
-    const host = track(new Link(c, { role: 'host', framing: 'tcp' }));
-    const device = track(new Link(s, { role: 'device', framing: 'tcp' }));
-    await Promise.all([host.start(), device.start()]);
-    const down = nextDown(host, 5000);
-    await device.close();
-    const err = await down;
-    expect(err.code).toBe('E_OFFLOAD_LINK_DOWN');
-    expect(err.message).toMatch(/closed|lost/);
-    expect(c.isOpen).toBe(false);
+  it('the peer closing → down (E_OFFLOAD_LINK_DOWN): by its BYE, or by the connection closing when it left silently', async () => {
+    for (const bye of [true, false]) {
+      const [c, s] = await tcpPair();
+      const host = track(new Link(c, { role: 'host', framing: 'tcp' }));
+      const device = track(new Link(s, { role: 'device', framing: 'tcp' }));
+      await Promise.all([host.start(), device.start()]);
+      const down = nextDown(host, 5000);
+      await device.close({ bye });
+      const err = await down;
+      expect(err.code).toBe('E_OFFLOAD_LINK_DOWN');
+      expect(err.message).toMatch(bye ? /the peer left the link \(BYE\)/ : /closed|lost/);
+      expect(host.counters.byesReceived).toBe(bye ? 1 : 0);
+      expect(c.isOpen).toBe(false);
+    }
   });
 });

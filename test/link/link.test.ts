@@ -421,7 +421,7 @@ describe('link over an in-process pair', () => {
     const stream = makeMessages(2 << 20, 4096, 21);
     const sending = sendAll(host, stream);
     await new Promise<void>((r) => dev1.once('message', () => r()));
-    await dev1.close(); // the old incarnation vanishes; the transport stays open for the next one
+    await dev1.close({ bye: false }); // it crashes: no BYE; the transport stays open for the next one
     expect(b.isOpen).toBe(true);
     const dev2 = track(new Link(b, { role: 'device', framing: 'serial' }));
     expect(dev2.nonce).not.toBe(dev1.nonce);
@@ -474,6 +474,36 @@ describe('link over an in-process pair', () => {
     const devErr = await nextDown(device, 2000);
     expect(devErr.code).toBe('E_OFFLOAD_LINK_DOWN');
     expect(devErr.cause).toBeDefined();
+  });
+
+  it('close() says BYE: the peer is down at once, naming it; close({ bye: false }) leaves it to the dead timer', async () => {
+    // A shared line (closeTransport false): only the frame can tell the peer; a dead timer of 30 s would be seen.
+    const opts = { framing: 'serial' as const, deadTimeoutMs: 30_000, closeTransport: false };
+    const [a, b] = createTransportPair();
+    track(a);
+    track(b);
+    const [host, device] = await startPair(a, b, opts);
+    track(device);
+    const down = nextDown(device, 2000);
+    await host.close();
+    const err = await down;
+    expect(err.code).toBe('E_OFFLOAD_LINK_DOWN');
+    expect(err.message).toMatch(/the peer left the link \(BYE\)/);
+    expect(host.counters.byesSent).toBe(1);
+    expect(device.counters.byesReceived).toBe(1);
+
+    const [c, d] = createTransportPair();
+    track(c);
+    track(d);
+    const [quiet, peer] = await startPair(c, d, opts);
+    track(peer);
+    let downs = 0;
+    peer.on('down', () => downs++);
+    await quiet.close({ bye: false });
+    await sleep(300);
+    expect(quiet.counters.byesSent).toBe(0);
+    expect(downs).toBe(0);
+    expect(peer.isUp).toBe(true);
   });
 
   it('FaultTransport cut: both sides go down with the transport error', async () => {

@@ -141,7 +141,7 @@ describe('secure link', () => {
     track(host);
     await secure(host, device);
     // The device restarts: a new Link (new nonce) on the same wire.
-    await device.close();
+    await device.close({ bye: false }); // a crash: no BYE, the host sees the new incarnation's SYNC
     const device2 = track(new Link(b, { role: 'device', framing: 'tcp', closeTransport: false }));
     const reset = new Promise((r) => host.once('reset', r));
     await device2.start();

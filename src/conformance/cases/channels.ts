@@ -23,6 +23,7 @@ import {
   KIT_CHANNEL,
   LINK_LIVENESS_MS,
   missingPairMessage,
+  noteClosed,
   openChannel,
   startChannelLink,
   withChannel,
@@ -134,6 +135,58 @@ function isolationCase(name: IdCommand): ConformanceCase {
       );
     },
   };
+}
+
+/**
+ * Host B opens a socket on its channel and leaves, `silently` (a crash: the device notices after 3 s, §4.5) or with
+ * BYE (down at once); after the channel timeout (§11, --channel-timeout) the channel must be not open and the socket
+ * gone, channel 0's socket still there. The wait after BYE is shorter than the silence alone: a device that ignores
+ * BYE still has the socket.
+ */
+async function hostLeaves(ctx: TestContext, how: 'silently' | 'bye'): Promise<void> {
+  const timeoutMs = ctx.options.channelTimeoutMs;
+  if (timeoutMs === undefined) {
+    notApplicable(
+      "this test waits for the device's channel timeout: pass --channel-timeout MS, the value the device uses (§11 default 10000; the simulator: offload sim --channel-timeout)",
+    );
+  }
+  if (!ctx.client.reaches(KIT_CHANNEL.normal)) notApplicable(missingPairMessage(ctx, KIT_CHANNEL.normal));
+  const type = ctx.socketType();
+  const kept = await ctx.open(type);
+  const client = ctx.client.forChannel(KIT_CHANNEL.normal);
+  let orphan: number;
+  try {
+    const b = await startChannelLink(ctx, client);
+    await openChannel(b, 'NORMAL');
+    orphan = await b.open(type);
+  } finally {
+    await client.close(how === 'silently').catch(() => undefined);
+    noteClosed(ctx, client);
+  }
+  const waitMs = (how === 'silently' ? LINK_LIVENESS_MS : 0) + timeoutMs + 500;
+  const left =
+    how === 'silently' ? 'its link went silent' : 'its host said BYE (§4.5: the link is down at once)';
+  await new Promise((r) => setTimeout(r, waitMs));
+  await withChannel(ctx, KIT_CHANNEL.normal, {}, async (b) => {
+    b.ctx.expect(
+      await b.ctx.req('CLOSE', { id: orphan, abort: 1 }),
+      'E_BAD_STATE',
+      `CLOSE on channel ${b.channel} ${waitMs} ms after ${left}, before CHANNEL_OPEN (the timeout returns the channel to not-open)`,
+      '§11 Timeout',
+    );
+    await openChannel(b.ctx, 'NORMAL');
+    b.ctx.expect(
+      await b.ctx.req('CLOSE', { id: orphan, abort: 1 }),
+      'E_UNKNOWN_SOCKET',
+      `CLOSE of ${hexId(orphan)} after the channel timeout (its sockets are aborted)`,
+      '§11 Timeout',
+    );
+  });
+  const still = await ctx.req('GETOPT', { id: kept, option: SocketOption.NODELAY });
+  check(
+    ctx.statusOf(still) !== 'E_UNKNOWN_SOCKET',
+    `channel 0's socket ${hexId(kept)} is gone after another channel's timeout (§11: only that channel's sockets)`,
+  );
 }
 
 export const channelCases: ConformanceCase[] = [
@@ -404,54 +457,22 @@ export const channelCases: ConformanceCase[] = [
   {
     id: 'channel.timeout',
     title:
-      "a channel whose link stays down past the channel timeout has its sockets aborted and is not open any more; channel 0's sockets stay",
+      "a channel whose link goes silent has its sockets aborted after the channel timeout and is not open any more; channel 0's sockets stay",
     section: '§11 Timeout, §4.5',
     requires: ['CHANNELS'],
     timeoutMs: 180_000,
-    async run(ctx) {
-      const timeoutMs = ctx.options.channelTimeoutMs;
-      if (timeoutMs === undefined) {
-        notApplicable(
-          "this test waits for the device's channel timeout: pass --channel-timeout MS, the value the device uses (§11 default 10000; the simulator: offload sim --channel-timeout)",
-        );
-      }
-      if (!ctx.client.reaches(KIT_CHANNEL.normal)) notApplicable(missingPairMessage(ctx, KIT_CHANNEL.normal));
-      const type = ctx.socketType();
-      const kept = await ctx.open(type);
-      // Host B opens a socket, then its link just stops: no frame tells the device (a crashed host).
-      const client = ctx.client.forChannel(KIT_CHANNEL.normal);
-      let orphan: number;
-      try {
-        const b = await startChannelLink(ctx, client);
-        await openChannel(b, 'NORMAL');
-        orphan = await b.open(type);
-      } finally {
-        await client.close().catch(() => undefined);
-        ctx.client.otherChannelClosedAt = Date.now();
-      }
-      // The device notices the silence (§4.5), then the channel timeout runs (§11).
-      await new Promise((r) => setTimeout(r, LINK_LIVENESS_MS + timeoutMs + 500));
-      await withChannel(ctx, KIT_CHANNEL.normal, {}, async (b) => {
-        b.ctx.expect(
-          await b.ctx.req('CLOSE', { id: orphan, abort: 1 }),
-          'E_BAD_STATE',
-          `CLOSE on channel ${b.channel} ${LINK_LIVENESS_MS + timeoutMs + 500} ms after its link went silent, before CHANNEL_OPEN (the timeout returns the channel to not-open)`,
-          '§11 Timeout',
-        );
-        await openChannel(b.ctx, 'NORMAL');
-        b.ctx.expect(
-          await b.ctx.req('CLOSE', { id: orphan, abort: 1 }),
-          'E_UNKNOWN_SOCKET',
-          `CLOSE of ${hexId(orphan)} after the channel timeout (its sockets are aborted)`,
-          '§11 Timeout',
-        );
-      });
-      const still = await ctx.req('GETOPT', { id: kept, option: SocketOption.NODELAY });
-      check(
-        ctx.statusOf(still) !== 'E_UNKNOWN_SOCKET',
-        `channel 0's socket ${hexId(kept)} is gone after another channel's timeout (§11: only that channel's sockets)`,
-      );
-    },
+    // A crashed host: its link just stops, no frame tells the device (on PCIe HOST_SESSION 0 does, §10.5).
+    run: (ctx) => hostLeaves(ctx, 'silently'),
+  },
+  {
+    id: 'channel.bye',
+    title:
+      'a host that leaves with BYE has its link down at once: its sockets are aborted after the channel timeout alone, without the 3 s of silence',
+    section: '§4.5 Leaving, §11 Timeout',
+    requires: ['CHANNELS'],
+    framing: 'link',
+    timeoutMs: 180_000,
+    run: (ctx) => hostLeaves(ctx, 'bye'),
   },
   {
     id: 'channel.reset-refused',
