@@ -7,15 +7,12 @@
  * built from responses and STATUS events (§6.7) and the host's send credit per socket (§7).
  */
 import { type Logger, pino } from 'pino';
-import { Link, type LinkParams, openPcieChannel, PcieRingChannel } from '../link/index.js';
+import { channelPairs, Link, type LinkParams, openPcieChannel, PcieRingChannel } from '../link/index.js';
 import type { MessageChannel } from '../link/channel.js';
 import {
   type Addr,
   type AnyCommand,
   type AnyEvent,
-  Capability,
-  CHANNEL_RING_STRIDE,
-  ChannelRingField,
   type CommandBodies,
   type CommandName,
   ConditionFlag,
@@ -24,7 +21,6 @@ import {
   type ErrorResponseMessage,
   encodeMessage,
   NO_ADDR,
-  Register,
   type ResponseMessage,
   type SocketEntry,
   SocketStatus,
@@ -191,14 +187,7 @@ export class KitClient {
   pcieChannels(): number[] | undefined {
     const w = this.pcieWindow;
     if (!w) return undefined;
-    const caps = w.read32(Register.CAPS);
-    if ((caps & Capability.CHANNELS) === 0) return [];
-    const table = w.read32(Register.CHANNEL_RINGS_OFFSET);
-    const count = Math.min(w.read32(Register.CHANNEL_RINGS_COUNT), 255);
-    const out: number[] = [];
-    for (let k = 0; k < count; k++)
-      out.push(w.read32(table + k * CHANNEL_RING_STRIDE + ChannelRingField.CHANNEL));
-    return out;
+    return channelPairs((offset) => w.read32(offset)).pairs.map((p) => p.channel);
   }
 
   /** Whether the kit can reach `channel` beside this one: always on a byte stream, on PCIe if it has a pair. */

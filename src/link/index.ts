@@ -76,6 +76,7 @@ export {
 export { isLinkError, LinkError, LinkErrorCode } from './errors.js';
 export type { MessageChannel, MessageChannelEvents, RegisterPort } from './channel.js';
 export {
+  channelPairs,
   openPcieChannel,
   type OpenPcieOptions,
   PcieRingChannel,

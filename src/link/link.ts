@@ -626,7 +626,7 @@ export class Link extends EventEmitter<LinkEvents> implements MessageChannel {
   close(options: { bye?: boolean } = {}): Promise<void> {
     if (this.closePromise) return this.closePromise;
     if (options.bye !== false && this.state === 'up' && this.transport.isOpen) {
-      this.flush();
+      // An unbatched frame: writeFrame flushes the pending batch first, so BYE is the last frame.
       this.counters.byesSent++;
       this.writeFrame(FrameType.BYE, 0, EMPTY);
     }
@@ -1288,10 +1288,7 @@ export class Link extends EventEmitter<LinkEvents> implements MessageChannel {
     if (!params) return;
     while (this.state === 'up' && this.writable) {
       if (params.arq && this.resendIndex < this.unacked.length) {
-        const f = this.unacked[this.resendIndex++] as Outstanding;
-        f.resent = true;
-        this.counters.retransmits++;
-        this.writeFrame(FrameType.MSG, f.seq, f.payload, false, true);
+        this.resend(this.unacked[this.resendIndex++] as Outstanding, true);
         continue;
       }
       if (this.queueHead === this.queue.length) return;
@@ -1367,13 +1364,17 @@ export class Link extends EventEmitter<LinkEvents> implements MessageChannel {
     const newest = this.unacked[this.unacked.length - 1];
     if (this.state !== 'up' || !newest || !this.writable) return;
     if (this.resendIndex < this.unacked.length) return; // going back already: the pump sends them
-    newest.resent = true; // Karn
     this.counters.probes++;
-    this.counters.retransmits++;
-    this.writeFrame(FrameType.MSG, newest.seq, newest.payload, false, true);
-    this.flush();
+    this.resend(newest, false);
     this.armProbe(2 * this.pto);
   };
+
+  /** Sends an unacknowledged frame again; Karn: its round trip is no sample any more. */
+  private resend(f: Outstanding, batched: boolean): void {
+    f.resent = true;
+    this.counters.retransmits++;
+    this.writeFrame(FrameType.MSG, f.seq, f.payload, false, batched);
+  }
 
   private readonly onRtoTimer = (): void => {
     this.rtoTimer = undefined;

@@ -1024,19 +1024,31 @@ export interface OpenPcieOptions extends Omit<PcieRingOptions, 'name'> {
  * Device starts it). URL query: events=PATH, access=word|block, poll=MS, cmdoffset, cmdentries, cploffset,
  * cplentries, descsize; `options` give defaults the URL's overrides win over.
  */
+/** The channel ring table (§10.5), read through `read32`: each extra pair's channel and block; none without CHANNELS. */
+export function channelPairs(read32: (offset: number) => number): {
+  pairs: { channel: number; block: number }[];
+  count: number;
+  channels: boolean;
+} {
+  const channels = (read32(Register.CAPS) & Capability.CHANNELS) !== 0;
+  if (!channels) return { pairs: [], count: 0, channels };
+  const count = read32(Register.CHANNEL_RINGS_COUNT);
+  const table = read32(Register.CHANNEL_RINGS_OFFSET);
+  const pairs: { channel: number; block: number }[] = [];
+  for (let k = 0; k < Math.min(count, 255); k++) {
+    const block = table + k * CHANNEL_RING_STRIDE;
+    pairs.push({ channel: read32(block + ChannelRingField.CHANNEL), block });
+  }
+  return { pairs, count, channels };
+}
+
 /** The block of the channel ring table whose CHANNEL is `channel` (§10.5), read through `read32`. */
 export function findChannelPair(
   read32: (offset: number) => number,
   channel: number,
 ): { block: number | undefined; count: number; channels: boolean } {
-  const channels = (read32(Register.CAPS) & Capability.CHANNELS) !== 0;
-  const count = channels ? read32(Register.CHANNEL_RINGS_COUNT) : 0;
-  const table = read32(Register.CHANNEL_RINGS_OFFSET);
-  for (let k = 0; k < Math.min(count, 255); k++) {
-    const block = table + k * CHANNEL_RING_STRIDE;
-    if (read32(block + ChannelRingField.CHANNEL) === channel) return { block, count, channels };
-  }
-  return { block: undefined, count, channels };
+  const { pairs, count, channels } = channelPairs(read32);
+  return { block: pairs.find((p) => p.channel === channel)?.block, count, channels };
 }
 
 /**
